@@ -1,0 +1,250 @@
+"""The `rules` command: check, test, eval and compile policies. Thin: parse arguments, call engine, render.
+
+Exit codes: 0 clean, 1 findings (policy errors, failing cases), 2 usage or internal error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import unicodedata
+from pathlib import Path
+
+import click
+
+import engine
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    gap = " " * max(0, width - _width(text))
+    return gap + text if right else text + gap
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value) or "-"
+    return str(value)
+
+
+def render_table(rows: list[list], headers: list[str], numeric: set[int] = frozenset()) -> str:
+    """A plain aligned text table; CJK characters count two columns."""
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    line = lambda vals: "  ".join(_pad(v, widths[i], i in numeric) for i, v in enumerate(vals)).rstrip()  # noqa: E731
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out.extend(line(r) for r in cells)
+    return "\n".join(out)
+
+
+class _Fail(Exception):
+    """A usage or input problem: message for the analyst, exit code 2."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(engine.ENGINE_VERSION, prog_name="rules")
+def cli() -> None:
+    """Check, test and run customer-classification policies (.rules files)."""
+
+
+@cli.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
+    """Check policies for errors; PATHS are .rules files or directories holding them."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(p.rglob("*.rules")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise _Fail(f"{p}: no such file or directory")
+    if not files:
+        raise _Fail(f"no .rules files under {', '.join(paths)}")
+    reports = [engine.check_file(f) for f in files]
+    errors = sum(1 for _, diags in reports for d in diags if d.severity == "error")
+    warnings = sum(1 for _, diags in reports for d in diags if d.severity == "warning")
+    if fmt == "json":
+        click.echo(json.dumps([engine.diagnostic_json(d, src) for src, diags in reports for d in diags],
+                              ensure_ascii=False, indent=2))
+    else:
+        for src, diags in reports:
+            for d in diags:
+                click.echo(engine.render_diagnostic(d, src) + "\n")
+        status = "ok" if not errors else "failed"
+        click.echo(f"{status}: {len(files)} file(s) checked, {errors} error(s), {warnings} warning(s)")
+    sys.exit(1 if errors else 0)
+
+
+@cli.command("test")
+@click.argument("paths", nargs=-1, type=click.Path())
+def test_cmd(paths: tuple[str, ...]) -> None:
+    """Run the *.cases.yaml next to policies (default: everything under the current directory)."""
+    try:
+        files = engine.find_case_files(list(paths) or ["."])
+    except FileNotFoundError as exc:
+        raise _Fail(str(exc)) from None
+    if not files:
+        raise _Fail(f"no *.cases.yaml files under {', '.join(paths) or '.'}")
+    passed = failed = 0
+    for f in files:
+        result = engine.run_case_file(f)
+        if result.error:
+            failed += 1
+            click.echo(f"ERROR {f}: {result.error}")
+            continue
+        ok = sum(c.passed for c in result.cases)
+        passed += ok
+        failed += len(result.cases) - ok
+        click.echo(f"{'ok  ' if result.passed else 'FAIL'} {f}: {ok}/{len(result.cases)} cases passed")
+        for case in result.cases:
+            if case.passed:
+                continue
+            click.echo(f"  FAIL {case.name}")
+            for line in case.problems:
+                click.echo(f"    {line}")
+            if case.trace:
+                click.echo("    trace:")
+                for line in case.trace:
+                    click.echo(f"      {line}")
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+@cli.command("compile")
+@click.argument("policy", type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(), help="Where to write the compiled policy.")
+def compile_cmd(policy: str, out: str) -> None:
+    """Compile a policy into an artifact that apps load with engine.load_compiled."""
+    p = _load(policy)
+    p.save(out)
+    click.echo(f"compiled {p.name} {p.version} ({p.content_hash}) -> {out}")
+
+
+@cli.command("eval")
+@click.argument("policy", type=click.Path())
+@click.option("--record", help="One record as a JSON object.")
+@click.option("--data", type=click.Path(), help="A CSV, TSV, JSON or JSONL file of records (default: JSONL on stdin).")
+@click.option("--out", type=click.Path(), help="Write decisions here (format from the extension).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]),
+              help="Output format (default: from --out, else table on a terminal, else jsonl; json for --record).")
+@click.option("--as-of", help="The date to decide as of, YYYY-MM-DD (default: today). Recorded in every decision.")
+@click.option("--rejects", type=click.Path(), help="Write rejected records here (CSV or JSONL).")
+@click.option("--encoding", help="Encoding of a CSV file (default: detected; UTF-8, or GBK/GB18030 from Excel).")
+@click.option("--summary/--no-summary", default=None, help="Print the segment counts table (default: on a terminal).")
+def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, summary) -> None:
+    """Decide records with a policy: segments and outputs for each."""
+    p = _load(policy)
+    if record is not None and data is not None:
+        raise _Fail("give either --record or --data, not both")
+    records = None
+    if record is not None:
+        try:
+            obj = json.loads(record)
+        except ValueError as exc:
+            raise _Fail(f"--record is not valid JSON: {exc}") from None
+        records = [obj]
+    tty = sys.stdout.isatty()
+    fmt = fmt or (None if out else "json" if record is not None else "table" if tty else "jsonl")
+
+    def sink(rows, columns, fmt_):
+        if fmt_ == "table":
+            click.echo(render_table([[r[c] for c in columns] for r in rows], columns))
+        elif fmt_ == "json":
+            click.echo(json.dumps(list(rows), ensure_ascii=False, indent=2))
+        elif fmt_ == "jsonl":
+            for r in rows:
+                click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            import csv
+            w = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _cell(v) if v is not None else "" for k, v in r.items()})
+
+    try:
+        result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,
+                                      records=records, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
+                                      encoding=encoding, sink=sink)
+    except ValueError as exc:  # a bad --as-of
+        raise _Fail(str(exc)) from None
+    summary_to = sys.stdout if out else sys.stderr
+    counts = f"{result.rows_in} rows: {result.decided} decided, {result.rejected} rejected"
+    if result.with_errors:
+        counts += f", {result.with_errors} with rule conflicts (see the errors column)"
+    click.echo(counts + (f" -> {out}" if out else ""), err=not out)
+    if result.rejects and rejects is None:
+        for r in result.rejects[:20]:
+            where = f"row {r.row}" + (f" ({r.key})" if r.key is not None else "")
+            click.echo(f"rejected {where}: {r.reason}", err=True)
+        if len(result.rejects) > 20:
+            click.echo(f"… {len(result.rejects) - 20} more; write them all with --rejects FILE", err=True)
+    elif rejects is not None:
+        click.echo(f"rejects -> {rejects}", err=not out)
+    if summary or (summary is None and (out is not None or summary_to.isatty())):
+        click.echo(_summary(p, result), err=summary_to is sys.stderr)
+
+
+def _summary(p: engine.Policy, result: engine.BatchResult) -> str:
+    rows = []
+    labels = {s.name: dict(zip(s.members, s.labels)) for s in p.plan.segments}
+    for step in p.plan.segments:
+        counter = result.counts.get(step.name, {})
+        members = list(step.members) + [m for m in counter if m not in step.members]
+        for m in members:
+            n = counter.get(m, 0)
+            share = f"{100 * n / result.decided:.1f}%" if result.decided else "-"
+            rows.append([step.name, m if m is not None else "(missing)", labels[step.name].get(m) or "", n, share])
+    return render_table(rows, ["segment", "member", "label", "count", "share"], numeric={3, 4})
+
+
+def _load(path: str) -> engine.Policy:
+    if not Path(path).exists():
+        raise _Fail(f"{path}: no such policy file")
+    try:
+        if path.endswith(".rules"):
+            return engine.load_policy(path)
+        try:
+            return engine.load_compiled(path)
+        except engine.ArtifactError:
+            return engine.load_policy(path)
+    except engine.PolicyError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+
+
+def main() -> None:
+    """Entry point: run the CLI; no Python traceback reaches an analyst."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except (_Fail, engine.InputFileError, engine.ArtifactError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception as exc:  # the last line of defence: an analyst never sees a traceback
+        if os.environ.get("RULES_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\n(run with RULES_DEBUG=1 for details, "
+                   "and please report it)", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

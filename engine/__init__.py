@@ -1,0 +1,25 @@
+"""customer-rules: business analysts' classification and strategy rules, checked, compiled and evaluated.
+
+    >>> from engine import load_policy
+    >>> policy = load_policy("policies/customer_value.rules")
+    >>> decision = policy.evaluate(record, as_of="2026-11-22")
+    >>> decision.segments["value_tier"], decision.outputs["discount"]
+"""
+from .backends import BACKENDS
+from .batch import BatchResult, evaluate_file
+from .decision import Decision, Reject
+from .diagnostics import Diagnostic, PolicyError, render as render_diagnostic, to_json as diagnostic_json
+from .io import InputFileError, write_rows
+from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, compile_policy, load_compiled,
+                     load_policy)
+from .records import RecordError
+from .testing import find_case_files, run_case_file
+
+__version__ = ENGINE_VERSION
+
+__all__ = [
+    "ArtifactError", "BACKENDS", "BatchResult", "Decision", "Diagnostic", "ENGINE_VERSION", "InputFileError",
+    "Policy", "PolicyError", "RecordError", "Reject", "check_file", "compile_policy", "diagnostic_json",
+    "evaluate_file", "find_case_files", "load_compiled", "load_policy", "render_diagnostic", "run_case_file",
+    "write_rows",
+]

@@ -1,0 +1,378 @@
+"""The fast backend: one Python function per policy, built as a syntax tree with `ast` and compiled once.
+
+Every name in the generated code is ours (f0, l1, s2, t3 …); field names, members and strings
+from the policy only ever appear as constants or as objects bound in the function's namespace,
+so nothing in a policy can inject code. Missing-value checks are emitted only where the checker
+found that a value can be missing.
+"""
+from __future__ import annotations
+
+import ast as py
+import datetime as dt
+import itertools
+
+from .. import ir
+from ..functions import REGISTRY, compile_regex
+from ..records import RecordError, coerce
+from . import RawDecision
+from .runtime import date_shift, in_list, resolve
+
+_CMP = {"eq": py.Eq, "ne": py.NotEq, "lt": py.Lt, "le": py.LtE, "gt": py.Gt, "ge": py.GtE}
+_ARITH = {"add": py.Add, "sub": py.Sub, "mul": py.Mult, "div": py.Div}
+_FAST_CLASS = {"int": int, "number": float, "string": str, "bool": bool, "date": dt.date}
+
+
+def _name(id_: str, store: bool = False) -> py.Name:
+    return py.Name(id_, py.Store() if store else py.Load())
+
+
+def _const(value) -> py.Constant:
+    return py.Constant(value)
+
+
+def _is(left: py.expr, value) -> py.Compare:
+    return py.Compare(left, [py.Is()], [_const(value)])
+
+
+def _assign(target: str, value: py.expr) -> py.Assign:
+    return py.Assign([_name(target, True)], value)
+
+
+def _call(func: str, *args: py.expr) -> py.Call:
+    return py.Call(_name(func), list(args), [])
+
+
+def _record_check(rec):
+    if isinstance(rec, dict):
+        return rec
+    raise RecordError("", rec, "an object", f"a record must be an object of fields, not {type(rec).__name__}")
+
+
+class _Codegen:
+    def __init__(self, plan: ir.Plan):
+        self.plan = plan
+        self.ns: dict = {"_coerce": coerce, "_date_shift": date_shift, "_in_list": in_list, "_resolve": resolve,
+                         "_record_check": _record_check}
+        self.temps = itertools.count()
+        self.vars: dict[tuple[str, str], str] = {}
+
+    def bind(self, value) -> py.Name:
+        """An object placed in the namespace under a fresh name."""
+        name = f"_k{len(self.ns)}"
+        self.ns[name] = value
+        return _name(name)
+
+    def temp(self) -> str:
+        return f"t{next(self.temps)}"
+
+    # ---- the function
+    def build(self) -> py.Module:
+        plan = self.plan
+        body: list[py.stmt] = [
+            py.If(py.Compare(py.Attribute(_name("rec"), "__class__", py.Load()), [py.IsNot()], [_name("dict")]),
+                  [_assign("rec", _call("_record_check", _name("rec")))], []),
+            _assign("fired", py.List([], py.Load())),
+            _assign("errors", py.List([], py.Load())),
+        ]
+        for i, spec in enumerate(plan.fields):
+            self.vars[("field", spec.name)] = f"f{i}"
+            body.extend(self.field(spec, f"f{i}"))
+        for i, step in enumerate(plan.steps):
+            if isinstance(step, ir.LetStep):
+                self.vars[("let", step.name)] = f"l{i}"
+                body.append(_assign(f"l{i}", self.ex(step.expr)))
+            else:
+                self.vars[("seg", step.name)] = f"s{i}"
+                body.extend(self.segment(step, f"s{i}"))
+        body.extend(self.outputs())
+        key = _name(self.vars[("field", plan.key)]) if plan.key else _name("position")
+        segs = py.Tuple([_name(self.vars[("seg", s.name)]) for s in plan.segments], py.Load())
+        outs = py.Tuple([_name(f"o{i}") for i in range(len(plan.outputs))], py.Load())
+        body.append(py.Return(_call("_RawDecision", key, segs, outs, _name("fired"), _name("errors"))))
+        self.ns["_RawDecision"] = RawDecision
+        args = py.arguments(posonlyargs=[], args=[py.arg("rec"), py.arg("as_of"), py.arg("position")],
+                            kwonlyargs=[], kw_defaults=[], defaults=[_const(None)])
+        fn = py.FunctionDef("run", args, body, [], None, type_params=[])
+        module = py.Module([fn], [])
+        return py.fix_missing_locations(module)
+
+    def field(self, spec: ir.FieldSpec, var: str) -> list[py.stmt]:
+        """`var = value` with a fast path for values already of the declared class."""
+        get = py.Call(py.Attribute(_name("rec"), "get", py.Load()), [_const(spec.name)], [])
+        stmts: list[py.stmt] = []
+        if spec.column is not None:
+            stmts.append(_assign(var, py.IfExp(py.Compare(_const(spec.name), [py.In()], [_name("rec")]),
+                                               py.Subscript(_name("rec"), _const(spec.name), py.Load()),
+                                               py.Call(py.Attribute(_name("rec"), "get", py.Load()),
+                                                       [_const(spec.column)], []))))
+        else:
+            stmts.append(_assign(var, get))
+        slow = _assign(var, _call(self.bind(lambda v, s=spec: coerce(s, v)).id, _name(var)))
+        kind = spec.type.kind
+        cls = py.Attribute(_name(var), "__class__", py.Load())
+        if kind in _FAST_CLASS:
+            ok = py.Compare(cls, [py.Is()], [self.bind(_FAST_CLASS[kind])])
+            orelse = [slow]
+            if kind == "number":
+                orelse = [py.If(py.Compare(cls, [py.Is()], [_name("int")]),
+                                [_assign(var, _call("float", _name(var)))], [slow])]
+            stmts.append(py.If(ok, [py.Pass()], orelse) if kind != "number" else
+                         py.If(py.UnaryOp(py.Not(), ok), orelse, []))
+            if kind != "number":
+                stmts[-1] = py.If(py.UnaryOp(py.Not(), ok), [slow], [])
+        elif kind == "enum":
+            ok = py.BoolOp(py.And(), [py.Compare(cls, [py.Is()], [_name("str")]),
+                                      py.Compare(_name(var), [py.In()], [self.bind(frozenset(spec.type.members))])])
+            stmts.append(py.If(py.UnaryOp(py.Not(), ok), [slow], []))
+        else:
+            stmts.append(slow)
+        return stmts
+
+    def segment(self, step: ir.SegmentStep, var: str) -> list[py.stmt]:
+        conds = [(i, r) for i, r in enumerate(step.rules) if r.cond is not None]
+        otherwise = step.rules[-1] if step.rules and step.rules[-1].cond is None else None
+        if step.hit == "first":
+            tail: list[py.stmt] = [_assign(var, _const(None))]
+            if otherwise is not None:
+                tail = [_assign(var, _const(otherwise.member)), self.fire(otherwise.id)]
+            for i, rule in reversed(conds):
+                tail = [py.If(self.truth(rule.cond), [_assign(var, _const(rule.member)), self.fire(rule.id)], tail)]
+            return tail
+        held = self.temp()
+        stmts: list[py.stmt] = [_assign(held, py.List([], py.Load()))]
+        for i, rule in conds:
+            stmts.append(py.If(self.truth(rule.cond),
+                               [py.Expr(py.Call(py.Attribute(_name(held), "append", py.Load()), [_const(i)], []))], []))
+        ids = self.temp()
+        stmts.append(py.Assign([py.Tuple([_name(var, True), _name(ids, True)], py.Store())],
+                               _call("_resolve", self.bind(step), _name(held), _name("errors"))))
+        stmts.append(py.Expr(py.Call(py.Attribute(_name("fired"), "extend", py.Load()), [_name(ids)], [])))
+        return stmts
+
+    def fire(self, rule_id: str) -> py.stmt:
+        return py.Expr(py.Call(py.Attribute(_name("fired"), "append", py.Load()), [_const(rule_id)], []))
+
+    def truth(self, cond: ir.Expr) -> py.expr:
+        """A Python test that holds exactly when the condition is true (neither false nor unknown)."""
+        if not cond.nullable:
+            return self.ex(cond)
+        if isinstance(cond, (ir.And, ir.Or)):
+            return py.BoolOp(py.And() if isinstance(cond, ir.And) else py.Or(), [self.truth(a) for a in cond.args])
+        if isinstance(cond, ir.Not):
+            return self.falsity(cond.arg)
+        return _is(self.ex(cond), True)
+
+    def falsity(self, cond: ir.Expr) -> py.expr:
+        """A Python test that holds exactly when the condition is false (neither true nor unknown)."""
+        if not cond.nullable:
+            return py.UnaryOp(py.Not(), self.ex(cond))
+        if isinstance(cond, (ir.And, ir.Or)):
+            return py.BoolOp(py.Or() if isinstance(cond, ir.And) else py.And(), [self.falsity(a) for a in cond.args])
+        if isinstance(cond, ir.Not):
+            return self.truth(cond.arg)
+        return _is(self.ex(cond), False)
+
+    def outputs(self) -> list[py.stmt]:
+        plan = self.plan
+        index = {o.name: i for i, o in enumerate(plan.outputs)}
+        stmts: list[py.stmt] = []
+        for i, o in enumerate(plan.outputs):
+            stmts.append(_assign(f"o{i}", _const(0) if o.combine == "count" else
+                                 py.List([], py.Load()) if o.combine == "list" else _const(None)))
+        for rule in plan.rules:
+            body: list[py.stmt] = [self.fire(rule.id)]
+            for a in rule.assigns:
+                body.extend(self.accumulate(plan.outputs[index[a.output]], f"o{index[a.output]}", a.expr))
+            stmts.append(py.If(self.truth(rule.cond), body, []))
+        for i, o in enumerate(plan.outputs):
+            var = f"o{i}"
+            if o.combine == "list":
+                stmts.append(_assign(var, _call("tuple", _name(var))))
+                continue
+            if o.clamp is not None:
+                lo, hi = o.clamp
+                clamped = py.IfExp(py.Compare(_name(var), [py.Lt()], [_const(lo)]), _const(lo),
+                                   py.IfExp(py.Compare(_name(var), [py.Gt()], [_const(hi)]), _const(hi), _name(var)))
+                stmts.append(py.If(py.UnaryOp(py.Not(), _is(_name(var), None)), [_assign(var, clamped)], []))
+            if o.combine != "count" and o.default is not None:
+                stmts.append(py.If(_is(_name(var), None), [_assign(var, self.value(o.default))], []))
+        return stmts
+
+    def accumulate(self, spec: ir.OutputSpec, var: str, expr: ir.Expr) -> list[py.stmt]:
+        mode = spec.combine
+        if mode == "count":
+            return [py.AugAssign(_name(var, True), py.Add(), _const(1))]
+        if mode == "first":
+            return [py.If(_is(_name(var), None), [_assign(var, self.ex(expr))], [])]
+        t = self.temp()
+        new = _name(t)
+        if mode == "last":
+            update: py.expr = new
+        elif mode == "sum":
+            update = py.IfExp(_is(_name(var), None), new, py.BinOp(_name(var), py.Add(), new))
+        elif mode == "list":
+            update = None
+        else:
+            op = py.Lt() if mode == "min" else py.Gt()
+            update = py.IfExp(py.BoolOp(py.Or(), [_is(_name(var), None), py.Compare(new, [op], [_name(var)])]),
+                              new, _name(var))
+        stmts: list[py.stmt] = [_assign(t, self.ex(expr))]
+        if update is None:
+            action = [py.Expr(py.Call(py.Attribute(_name(var), "append", py.Load()), [new], []))]
+        else:
+            action = [_assign(var, update)]
+        stmts.append(py.If(py.UnaryOp(py.Not(), _is(new, None)), action, []) if expr.nullable else action[0])
+        return stmts
+
+    # ---- expressions
+    def value(self, v) -> py.expr:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return _const(v)
+        return self.bind(v)
+
+    def ex(self, n: ir.Expr) -> py.expr:
+        return getattr(self, "x_" + type(n).__name__)(n)
+
+    def guarded(self, args: list[ir.Expr], build) -> py.expr:
+        """`None if <a nullable arg> is None … else build(arg codes)`; each arg is evaluated once.
+
+        Expressions are pure and total, so the order in which arguments are evaluated does not matter.
+        """
+        codes: list[py.expr] = []
+        checks: list[py.expr] = []
+        for a in args:
+            code = self.ex(a)
+            if a.nullable:
+                t = self.temp()
+                checks.append(_is(py.NamedExpr(_name(t, True), code), None))
+                code = _name(t)
+            codes.append(code)
+        if not checks:
+            return build(codes)
+        test = checks[0] if len(checks) == 1 else py.BoolOp(py.Or(), checks)
+        return py.IfExp(test, _const(None), build(codes))
+
+    def x_Const(self, n):
+        return self.value(n.value)
+
+    def x_Field(self, n):
+        return _name(self.vars[("field", n.name)])
+
+    def x_Var(self, n):
+        return _name(self.vars[("let", n.name)])
+
+    def x_Seg(self, n):
+        return _name(self.vars[("seg", n.name)])
+
+    def x_Today(self, n):
+        return _name("as_of")
+
+    def x_Arith(self, n):
+        op = n.op
+        if op == "div":
+            divisor = self.temp()
+            bind = py.NamedExpr(_name(divisor, True), self.ex(n.right))
+            zero = py.Compare(_name(divisor), [py.Eq()], [_const(0)])
+            test = py.BoolOp(py.Or(), [_is(bind, None), zero]) if n.right.nullable else \
+                py.Compare(bind, [py.Eq()], [_const(0)])
+            return self.guarded([n.left], lambda c: py.IfExp(test, _const(None),
+                                                             py.BinOp(c[0], py.Div(), _name(divisor))))
+        if op in _ARITH:
+            return self.guarded([n.left, n.right], lambda c: py.BinOp(c[0], _ARITH[op](), c[1]))
+        if op == "date_diff":
+            return self.guarded([n.left, n.right],
+                                lambda c: py.Attribute(py.BinOp(c[0], py.Sub(), c[1]), "days", py.Load()))
+        sign = (lambda c: c) if op == "date_add" else (lambda c: py.UnaryOp(py.USub(), c))
+        return self.guarded([n.left, n.right], lambda c: _call("_date_shift", c[0], sign(c[1])))
+
+    def x_Neg(self, n):
+        return self.guarded([n.arg], lambda c: py.UnaryOp(py.USub(), c[0]))
+
+    def x_ToNumber(self, n):
+        return self.guarded([n.arg], lambda c: _call("float", c[0]))
+
+    def x_Compare(self, n):
+        return self.guarded([n.left, n.right], lambda c: py.Compare(c[0], [_CMP[n.op]()], [c[1]]))
+
+    def x_Not(self, n):
+        return self.guarded([n.arg], lambda c: py.UnaryOp(py.Not(), c[0]))
+
+    def _logic(self, n, stop: bool) -> py.expr:
+        """Three-valued and (stop=False) / or (stop=True), short-circuiting left to right."""
+        if not n.nullable:
+            return py.BoolOp(py.Or() if stop else py.And(), [self.ex(a) for a in n.args])
+        nullable_temps: list[str] = []
+        tests: list[py.expr] = []
+        for a in n.args:
+            code = self.ex(a)
+            if a.nullable:
+                t = self.temp()
+                nullable_temps.append(t)
+                tests.append(_is(py.NamedExpr(_name(t, True), code), stop))
+            else:
+                tests.append(code if stop else py.UnaryOp(py.Not(), code))
+        unknown = py.BoolOp(py.Or(), [_is(_name(t), None) for t in nullable_temps]) if len(nullable_temps) > 1 \
+            else _is(_name(nullable_temps[0]), None)
+        result: py.expr = py.IfExp(unknown, _const(None), _const(not stop))
+        for test in reversed(tests):
+            result = py.IfExp(test, _const(stop), result)
+        return result
+
+    def x_And(self, n):
+        return self._logic(n, False)
+
+    def x_Or(self, n):
+        return self._logic(n, True)
+
+    def x_In(self, n):
+        if all(isinstance(i, ir.Const) and i.value is not None for i in n.items):
+            items = self.bind(frozenset(i.value for i in n.items))
+            return self.guarded([n.arg], lambda c: py.Compare(c[0], [py.In()], [items]))
+        items = py.Tuple([self.ex(i) for i in n.items], py.Load())
+        return self.guarded([n.arg], lambda c: _call("_in_list", c[0], items))
+
+    def x_IsMissing(self, n):
+        return _is(self.ex(n.arg), None)
+
+    def x_Coalesce(self, n):
+        result = self.ex(n.args[-1])
+        for a in reversed(n.args[:-1]):
+            t = self.temp()
+            result = py.IfExp(py.Compare(py.NamedExpr(_name(t, True), self.ex(a)), [py.IsNot()], [_const(None)]),
+                              _name(t), result)
+        return result
+
+    def x_Call(self, n):
+        fn = REGISTRY[n.fn]
+        if n.fn == "matches" and isinstance(n.args[1], ir.Const):
+            search = self.bind(compile_regex(n.args[1].value).search)
+            return self.guarded([n.args[0]], lambda c: py.Compare(py.Call(search, [c[0]], []), [py.IsNot()],
+                                                                  [_const(None)]))
+        impl = self.bind(fn.py)
+        extra = [_name("as_of")] if fn.needs_as_of else []
+        return self.guarded(list(n.args), lambda c: py.Call(impl, c + extra, []))
+
+    def x_Has(self, n):
+        return py.Compare(_const(n.member), [py.In()], [self.ex(n.arg)])
+
+
+class Compiled:
+    """A plan compiled to one Python function; `source` is the generated code, for reading."""
+
+    def __init__(self, plan: ir.Plan, fn, source: str):
+        self.plan = plan
+        self.run = fn
+        self.source = source
+
+
+def generate(plan: ir.Plan) -> tuple[py.Module, dict]:
+    gen = _Codegen(plan)
+    return gen.build(), gen.ns
+
+
+def compile_plan(plan: ir.Plan) -> Compiled:
+    """Generate, compile and return the plan's evaluation function."""
+    module, ns = generate(plan)
+    code = compile(module, f"<policy {plan.name}>", "exec")
+    exec(code, ns)  # noqa: S102 - the module is our own syntax tree; policy text is only constants
+    return Compiled(plan, ns["run"], py.unparse(module))

@@ -1,0 +1,75 @@
+"""`rules eval` on files: read records, decide them, write decisions and rejects, count segments."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Iterable
+
+from .decision import Decision, Reject
+from .io import format_from_path, read_records, write_rows
+from .policy import Policy
+
+REJECT_COLUMNS = ["row", "key", "field", "value", "reason"]
+
+
+@dataclass
+class BatchResult:
+    """Counts of one run: rows in = decided + rejected, always; segment member counts for the summary."""
+
+    rows_in: int = 0
+    decided: int = 0
+    rejected: int = 0
+    with_errors: int = 0
+    counts: dict[str, Counter] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def tally(policy: Policy, results: Iterable[Decision | Reject], result: BatchResult) -> Iterable[Decision]:
+    """Pass decisions through, keeping counts; rejects are kept in `result.rejects`."""
+    for name in policy.segment_names:
+        result.counts.setdefault(name, Counter())
+    for r in results:
+        result.rows_in += 1
+        if not r.ok:
+            result.rejected += 1
+            result.rejects.append(r)
+            continue
+        result.decided += 1
+        if r.errors:
+            result.with_errors += 1
+        for name, value in r.segments.items():
+            if isinstance(value, list):
+                result.counts[name].update(value or ["(none)"])
+            else:
+                result.counts[name][value] += 1
+        yield r
+
+
+def evaluate_file(policy: Policy, *, data: str | None = None, stream: IO | None = None, records: list | None = None,
+                  out: str | None = None, out_format: str | None = None, rejects: str | None = None,
+                  as_of: dt.date | str | None = None, encoding: str | None = None, sink=None) -> BatchResult:
+    """Decide every record of a file (or stream, or list) and write decisions to `out` or hand them to `sink`.
+
+    CSV and table outputs hold one flat row per record; JSON and JSONL the whole decision.
+    Rejects go to the `rejects` file when given (and are always kept on the result).
+    """
+    if records is None:
+        records = read_records(data, encoding=encoding, stream=stream if data is None else None)
+    result = BatchResult()
+    decisions = tally(policy, policy.evaluate_many(records, as_of=as_of), result)
+    fmt = out_format or (format_from_path(out) if out else "jsonl")
+    if fmt in ("csv", "tsv", "table"):
+        rows: Iterable[dict] = (policy.row(d) for d in decisions)
+        columns = policy.row_columns
+    else:
+        rows = (d.to_dict() for d in decisions)
+        columns = ["key", "row", "segments", "labels", "outputs", "rules_fired", "errors", "policy", "version",
+                   "content_hash", "as_of"]
+    if out is not None:
+        write_rows(out, rows, columns, fmt if fmt != "table" else "csv")
+    else:
+        sink(rows, columns, fmt)
+    if rejects is not None:
+        write_rows(rejects, (r.to_dict() for r in result.rejects), REJECT_COLUMNS, format_from_path(rejects))
+    return result

@@ -1,0 +1,59 @@
+"""What evaluating a policy gives: a Decision per good record, a Reject per bad one."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it: dates as ISO strings, tuples as lists."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+class Decision(BaseModel):
+    """The result for one record: its segments (member ids and labels), outputs and why.
+
+    `row` is the record's 0-based position in a batch (None for a single evaluate);
+    `errors` lists run-time conflicts, e.g. two rules holding in a `unique` segment.
+    """
+
+    key: Any = None
+    row: int | None = None
+    segments: dict[str, Any]
+    labels: dict[str, Any]
+    outputs: dict[str, Any]
+    rules_fired: list[str]
+    errors: list[str]
+    policy: str
+    version: str
+    content_hash: str
+    as_of: dt.date
+
+    ok: bool = True
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of the whole decision."""
+        return jsonable(self.model_dump(exclude={"ok"}))
+
+
+class Reject(BaseModel):
+    """A record that failed input validation: where it was, which field, and why."""
+
+    row: int | None = None
+    key: Any = None
+    field: str
+    value: Any = None
+    reason: str
+
+    ok: bool = False
+
+    def to_dict(self) -> dict:
+        return jsonable(self.model_dump(exclude={"ok"}))

@@ -1,0 +1,227 @@
+"""The public face of a compiled policy: compile, evaluate, save and load compiled artifacts."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from . import ir
+from .backends import compile_plan
+from .checker import check
+from .decision import Decision, Reject
+from .diagnostics import Diagnostic, PolicyError
+from .lower import lower
+from .parser import parse
+from .records import RecordError, problems
+from .source import Source
+
+ENGINE_VERSION = "0.1.0"
+ARTIFACT_FORMAT = "customer-rules/compiled-policy"
+ARTIFACT_VERSION = 1
+
+
+class ArtifactError(Exception):
+    """A compiled artifact that cannot be loaded: unreadable, or from an incompatible engine."""
+
+
+class Policy:
+    """A checked and compiled policy. Evaluate records with `evaluate` and `evaluate_many`."""
+
+    def __init__(self, plan: ir.Plan, source: Source, diagnostics: list[Diagnostic] = (), backend: str = "pycode"):
+        self.plan = plan
+        self.source = source
+        self.diagnostics = list(diagnostics)
+        self.backend = backend
+        self._exe = compile_plan(plan, backend)
+        self._segments = plan.segments
+        self._seg_names = tuple(s.name for s in self._segments)
+        self._label_maps = tuple(dict(zip(s.members, s.labels)) for s in self._segments)
+        self._out_names = tuple(o.name for o in plan.outputs)
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def version(self) -> str:
+        return self.plan.version
+
+    @property
+    def content_hash(self) -> str:
+        return self.plan.content_hash
+
+    @property
+    def segment_names(self) -> tuple[str, ...]:
+        return self._seg_names
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self._out_names
+
+    def with_backend(self, backend: str) -> "Policy":
+        """The same policy compiled with another backend (see engine.backends.BACKENDS)."""
+        return Policy(self.plan, self.source, self.diagnostics, backend)
+
+    def evaluate(self, record: dict, as_of: dt.date | str | None = None) -> Decision:
+        """Decide one record; raises RecordError if it does not fit the input schema.
+
+        >>> policy.evaluate({"customer_id": "c1", ...}, as_of="2026-11-22").segments["value_tier"]
+        """
+        return self._decide(record, _as_of(as_of), None)
+
+    def evaluate_many(self, records: Iterable[dict], as_of: dt.date | str | None = None) -> Iterator[Decision | Reject]:
+        """Decide each record in order, yielding a Decision, or a Reject for a record that fails validation.
+
+        Nothing is dropped: one result per record, with `row` its 0-based position. Every record
+        is decided as of the same date.
+        """
+        day = _as_of(as_of)
+        for row, record in enumerate(records):
+            try:
+                yield self._decide(record, day, row)
+            except RecordError as exc:
+                yield self._reject(record, row, exc)
+
+    def _reject(self, record, row: int, first: RecordError) -> Reject:
+        """A reject naming the first bad field and giving the reason for every bad field."""
+        found = problems(record, self.plan.fields) or [first]
+        return Reject.model_construct(row=row, key=self._key_of(record), field=found[0].field,
+                                      value=_plain(found[0].value), reason="; ".join(e.reason for e in found), ok=False)
+
+    def row(self, decision: Decision) -> dict:
+        """A decision as one flat row: the key column (named after the key field, else `row`), one column
+        per segment, one per output, and `errors`."""
+        out = {self.plan.key or "row": decision.key if self.plan.key else decision.row}
+        out.update(decision.segments)
+        out.update(decision.outputs)
+        out["errors"] = "; ".join(decision.errors)
+        return out
+
+    @property
+    def row_columns(self) -> list[str]:
+        return [self.plan.key or "row", *self._seg_names, *self._out_names, "errors"]
+
+    def _decide(self, record, day: dt.date, row: int | None) -> Decision:
+        raw = self._exe.run(record, day, row)
+        segments = dict(zip(self._seg_names, raw.segments))
+        labels = {}
+        for name, value, table in zip(self._seg_names, raw.segments, self._label_maps):
+            labels[name] = [table[m] for m in value] if type(value) is tuple else table.get(value)
+            if type(value) is tuple:
+                segments[name] = list(value)
+        outputs = dict(zip(self._out_names, raw.outputs))
+        for name, value in outputs.items():
+            if type(value) is tuple:
+                outputs[name] = list(value)
+        plan = self.plan
+        return Decision.model_construct(
+            key=raw.key, row=row, segments=segments, labels=labels, outputs=outputs, rules_fired=raw.fired,
+            errors=raw.errors, policy=plan.name, version=plan.version, content_hash=plan.content_hash,
+            as_of=day, ok=True)
+
+    def _key_of(self, record) -> Any:
+        key = self.plan.key
+        if key is None or not isinstance(record, dict):
+            return None
+        spec = next(f for f in self.plan.fields if f.name == key)
+        value = record.get(key, record.get(spec.column) if spec.column else None)
+        return _plain(value)
+
+    # ---- compiled artifacts
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the compiled artifact (JSON; see docs/artifact.md), atomically."""
+        doc = {
+            "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "engine_version": ENGINE_VERSION,
+            "policy": self.plan.name, "version": self.plan.version, "content_hash": self.plan.content_hash,
+            "source_path": self.source.path, "source": self.source.text, "plan": ir.to_json(self.plan),
+        }
+        _atomic_write_text(Path(path), json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+
+
+def compile_policy(text: str, name: str = "<string>", backend: str = "pycode") -> Policy:
+    """Parse, check and compile policy text; raise PolicyError with every diagnostic if it has errors.
+
+    `name` is the file name shown in diagnostics.
+    """
+    source = Source(text, name)
+    checked = check(parse(source))
+    if checked.errors:
+        raise PolicyError(checked.diagnostics, source)
+    return Policy(lower(checked, source), source, checked.diagnostics, backend)
+
+
+def check_file(path: str | os.PathLike) -> tuple[Source, list[Diagnostic]]:
+    """Parse and check a policy file without compiling it: its source and every diagnostic."""
+    source = Source(read_policy_text(path), str(path))
+    try:
+        return source, check(parse(source)).diagnostics
+    except PolicyError as exc:
+        return source, exc.diagnostics
+
+
+def read_policy_text(path: str | os.PathLike) -> str:
+    """A policy file's text: UTF-8 (a BOM is fine), or GB18030 as Chinese Windows editors save it."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
+
+
+def load_policy(path: str | os.PathLike, backend: str = "pycode") -> Policy:
+    """Read and compile a `.rules` file."""
+    return compile_policy(read_policy_text(path), str(path), backend)
+
+
+def load_compiled(path: str | os.PathLike, backend: str = "pycode") -> Policy:
+    """Load an artifact written by Policy.save (or `rules compile`) without parsing the policy again."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: cannot read the compiled policy ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(f"{path}: not a compiled policy (compile one with `rules compile POLICY -o FILE`)")
+    if doc.get("format_version") != ARTIFACT_VERSION:
+        raise ArtifactError(
+            f"{path}: compiled by customer-rules {doc.get('engine_version', '?')} in artifact format "
+            f"{doc.get('format_version')}; this engine ({ENGINE_VERSION}) reads format {ARTIFACT_VERSION}. "
+            f"Recompile the policy with `rules compile`.")
+    try:
+        plan = ir.from_json(doc["plan"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: the compiled policy is damaged ({exc}); recompile it with `rules compile`") from None
+    return Policy(plan, Source(doc.get("source", ""), doc.get("source_path", str(path))), [], backend)
+
+
+def _as_of(value: dt.date | str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"as-of date {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def _plain(value: Any) -> Any:
+    """A value safe to put in a reject: JSON types and dates stay, anything else becomes its repr."""
+    if value is None or isinstance(value, (str, int, float, bool, dt.date)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
