@@ -37,7 +37,6 @@ class Policy:
         self._exe = compile_plan(plan, backend)
         self._segments = plan.segments
         self._seg_names = tuple(s.name for s in self._segments)
-        self._label_maps = tuple(dict(zip(s.members, s.labels)) for s in self._segments)
         self._out_names = tuple(o.name for o in plan.outputs)
 
     @property
@@ -104,22 +103,7 @@ class Policy:
         return [self.plan.key or "row", *self._seg_names, *self._out_names, "errors"]
 
     def _decide(self, record, day: dt.date, row: int | None) -> Decision:
-        raw = self._exe.run(record, day, row)
-        segments = dict(zip(self._seg_names, raw.segments))
-        labels = {}
-        for name, value, table in zip(self._seg_names, raw.segments, self._label_maps):
-            labels[name] = [table[m] for m in value] if type(value) is tuple else table.get(value)
-            if type(value) is tuple:
-                segments[name] = list(value)
-        outputs = dict(zip(self._out_names, raw.outputs))
-        for name, value in outputs.items():
-            if type(value) is tuple:
-                outputs[name] = list(value)
-        plan = self.plan
-        return Decision.model_construct(
-            key=raw.key, row=row, segments=segments, labels=labels, outputs=outputs, rules_fired=raw.fired,
-            errors=raw.errors, policy=plan.name, version=plan.version, content_hash=plan.content_hash,
-            as_of=day, ok=True)
+        return self._exe.run(record, day, row)
 
     def _key_of(self, record) -> Any:
         key = self.plan.key

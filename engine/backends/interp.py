@@ -10,7 +10,7 @@ import datetime as dt
 from .. import ir
 from ..functions import REGISTRY
 from ..records import validate
-from . import RawDecision
+from ..decision import Decision
 from .runtime import combine, date_shift, in_list, resolve
 
 _CMP = {
@@ -25,18 +25,18 @@ class Interpreter:
     def __init__(self, plan: ir.Plan):
         self.plan = plan
 
-    def run(self, record: dict, as_of: dt.date, position: int | None = None, trace: dict | None = None) -> RawDecision:
+    def run(self, record: dict, as_of: dt.date, position: int | None = None, trace: dict | None = None) -> Decision:
         plan = self.plan
         env = _Env(validate(record, plan.fields), as_of, trace)
         errors: list[str] = []
         fired: list[str] = []
-        segs = {}
+        segs, labels = {}, {}
         for step in plan.steps:
             if isinstance(step, ir.LetStep):
                 env.lets[step.name] = env.eval(step.expr)
                 continue
             held = [i for i, r in enumerate(step.rules) if r.cond is not None and env.eval(r.cond) is True]
-            value, ids = resolve(step, held, errors)
+            value, labels[step.name], ids = resolve(step, held, errors)
             env.segs[step.name] = segs[step.name] = value
             fired.extend(ids)
         collected: dict[str, list] = {o.name: [] for o in plan.outputs}
@@ -47,7 +47,10 @@ class Interpreter:
                     collected[a.output].append(env.eval(a.expr))
         outputs = tuple(combine(o, collected[o.name]) for o in plan.outputs)
         key = env.fields[plan.key] if plan.key else position
-        return RawDecision(key, tuple(segs[s.name] for s in plan.segments), outputs, fired, errors)
+        return Decision.build({
+            "key": key, "row": position, "segments": segs, "labels": labels,
+            "outputs": {o.name: v for o, v in zip(plan.outputs, outputs)}, "rules_fired": fired, "errors": errors,
+            "policy": plan.name, "version": plan.version, "content_hash": plan.content_hash, "as_of": as_of, "ok": True})
 
 
 class _Env:

@@ -13,8 +13,8 @@ import itertools
 
 from .. import ir
 from ..functions import REGISTRY, compile_regex
-from ..records import RecordError, coerce
-from . import RawDecision
+from ..records import RecordError, coerce, coercer
+from ..decision import Decision
 from .runtime import date_shift, in_list, resolve
 
 _CMP = {"eq": py.Eq, "ne": py.NotEq, "lt": py.Lt, "le": py.LtE, "gt": py.Gt, "ge": py.GtE}
@@ -42,6 +42,10 @@ def _call(func: str, *args: py.expr) -> py.Call:
     return py.Call(_name(func), list(args), [])
 
 
+def _dict(keys: list[str], values: list[py.expr]) -> py.Dict:
+    return py.Dict([_const(k) for k in keys], values)
+
+
 def _record_check(rec):
     if isinstance(rec, dict):
         return rec
@@ -55,11 +59,14 @@ class _Codegen:
                          "_record_check": _record_check}
         self.temps = itertools.count()
         self.vars: dict[tuple[str, str], str] = {}
+        self.bound: dict[int, str] = {}
 
     def bind(self, value) -> py.Name:
-        """An object placed in the namespace under a fresh name."""
-        name = f"_k{len(self.ns)}"
-        self.ns[name] = value
+        """An object the generated code uses, passed in as a closure variable (fast to read)."""
+        name = self.bound.get(id(value))
+        if name is None:
+            name = self.bound[id(value)] = f"_k{len(self.ns)}"
+            self.ns[name] = value
         return _name(name)
 
     def temp(self) -> str:
@@ -69,8 +76,9 @@ class _Codegen:
     def build(self) -> py.Module:
         plan = self.plan
         body: list[py.stmt] = [
-            py.If(py.Compare(py.Attribute(_name("rec"), "__class__", py.Load()), [py.IsNot()], [_name("dict")]),
+            py.If(py.Compare(py.Attribute(_name("rec"), "__class__", py.Load()), [py.IsNot()], [self.bind(dict)]),
                   [_assign("rec", _call("_record_check", _name("rec")))], []),
+            _assign("get", py.Attribute(_name("rec"), "get", py.Load())),
             _assign("fired", py.List([], py.Load())),
             _assign("errors", py.List([], py.Load())),
         ]
@@ -83,70 +91,102 @@ class _Codegen:
                 body.append(_assign(f"l{i}", self.ex(step.expr)))
             else:
                 self.vars[("seg", step.name)] = f"s{i}"
-                body.extend(self.segment(step, f"s{i}"))
+                body.extend(self.segment(step, f"s{i}", f"b{i}"))
         body.extend(self.outputs())
         key = _name(self.vars[("field", plan.key)]) if plan.key else _name("position")
-        segs = py.Tuple([_name(self.vars[("seg", s.name)]) for s in plan.segments], py.Load())
-        outs = py.Tuple([_name(f"o{i}") for i in range(len(plan.outputs))], py.Load())
-        body.append(py.Return(_call("_RawDecision", key, segs, outs, _name("fired"), _name("errors"))))
-        self.ns["_RawDecision"] = RawDecision
+        segments = [s.name for s in plan.segments]
+        decision = {
+            "key": key, "row": _name("position"),
+            "segments": _dict(segments, [_name(self.vars[("seg", s)]) for s in segments]),
+            "labels": _dict(segments, [_name("b" + self.vars[("seg", s)][1:]) for s in segments]),
+            "outputs": _dict([o.name for o in plan.outputs], [_name(f"o{i}") for i in range(len(plan.outputs))]),
+            "rules_fired": _name("fired"), "errors": _name("errors"), "policy": _const(plan.name),
+            "version": _const(plan.version), "content_hash": _const(plan.content_hash), "as_of": _name("as_of"),
+            "ok": _const(True),
+        }
+        body.append(py.Return(py.Call(self.bind(Decision.build), [_dict(list(decision), list(decision.values()))], [])))
         args = py.arguments(posonlyargs=[], args=[py.arg("rec"), py.arg("as_of"), py.arg("position")],
                             kwonlyargs=[], kw_defaults=[], defaults=[_const(None)])
-        fn = py.FunctionDef("run", args, body, [], None, type_params=[])
-        module = py.Module([fn], [])
-        return py.fix_missing_locations(module)
+        run = py.FunctionDef("run", args, body, [], None, type_params=[])
+        # The namespace becomes the parameters of an outer function, so the code reads closure cells.
+        outer_args = py.arguments(posonlyargs=[], args=[py.arg(n) for n in self.ns], kwonlyargs=[],
+                                  kw_defaults=[], defaults=[])
+        outer = py.FunctionDef("make", outer_args, [run, py.Return(_name("run"))], [], None, type_params=[])
+        return py.fix_missing_locations(py.Module([outer], []))
 
     def field(self, spec: ir.FieldSpec, var: str) -> list[py.stmt]:
         """`var = value` with a fast path for values already of the declared class."""
-        get = py.Call(py.Attribute(_name("rec"), "get", py.Load()), [_const(spec.name)], [])
+        get = py.Call(_name("get"), [_const(spec.name)], [])
         stmts: list[py.stmt] = []
         if spec.column is not None:
             stmts.append(_assign(var, py.IfExp(py.Compare(_const(spec.name), [py.In()], [_name("rec")]),
                                                py.Subscript(_name("rec"), _const(spec.name), py.Load()),
-                                               py.Call(py.Attribute(_name("rec"), "get", py.Load()),
-                                                       [_const(spec.column)], []))))
+                                               py.Call(_name("get"), [_const(spec.column)], []))))
         else:
             stmts.append(_assign(var, get))
-        slow = _assign(var, _call(self.bind(lambda v, s=spec: coerce(s, v)).id, _name(var)))
+        # A value of the declared class passes as is; a missing one takes its default (or stays
+        # missing if the field may be); an int for a number widens; anything else goes to coercer.
         kind = spec.type.kind
         cls = py.Attribute(_name(var), "__class__", py.Load())
+        branch: list[py.stmt] = [_assign(var, py.Call(self.bind(coercer(spec)), [_name(var)], []))]
+        if kind == "number":
+            branch = [py.If(py.Compare(cls, [py.Is()], [self.bind(int)]),
+                            [_assign(var, py.Call(self.bind(float), [_name(var)], []))], branch)]
+        if spec.default is not None or spec.optional:
+            fill = [_assign(var, self.value(spec.default))] if spec.default is not None else [py.Pass()]
+            branch = [py.If(_is(_name(var), None), fill, branch)]
         if kind in _FAST_CLASS:
-            ok = py.Compare(cls, [py.Is()], [self.bind(_FAST_CLASS[kind])])
-            orelse = [slow]
-            if kind == "number":
-                orelse = [py.If(py.Compare(cls, [py.Is()], [_name("int")]),
-                                [_assign(var, _call("float", _name(var)))], [slow])]
-            stmts.append(py.If(ok, [py.Pass()], orelse) if kind != "number" else
-                         py.If(py.UnaryOp(py.Not(), ok), orelse, []))
-            if kind != "number":
-                stmts[-1] = py.If(py.UnaryOp(py.Not(), ok), [slow], [])
+            ok: py.expr = py.Compare(cls, [py.Is()], [self.bind(_FAST_CLASS[kind])])
         elif kind == "enum":
-            ok = py.BoolOp(py.And(), [py.Compare(cls, [py.Is()], [_name("str")]),
+            ok = py.BoolOp(py.And(), [py.Compare(cls, [py.Is()], [self.bind(str)]),
                                       py.Compare(_name(var), [py.In()], [self.bind(frozenset(spec.type.members))])])
-            stmts.append(py.If(py.UnaryOp(py.Not(), ok), [slow], []))
         else:
-            stmts.append(slow)
-        return stmts
+            return stmts + branch
+        return stmts + [py.If(py.UnaryOp(py.Not(), ok), branch, [])]
 
-    def segment(self, step: ir.SegmentStep, var: str) -> list[py.stmt]:
+    def segment(self, step: ir.SegmentStep, var: str, label: str) -> list[py.stmt]:
+        """`var` = the member (or missing), `label` = its label, and the deciding rules appended to `fired`."""
         conds = [(i, r) for i, r in enumerate(step.rules) if r.cond is not None]
         otherwise = step.rules[-1] if step.rules and step.rules[-1].cond is None else None
         if step.hit == "first":
-            tail: list[py.stmt] = [_assign(var, _const(None))]
+            labels = dict(zip(step.members, step.labels))
+
+            def choose(rule: ir.Rule) -> list[py.stmt]:
+                return [_assign(var, _const(rule.member)), _assign(label, _const(labels[rule.member])),
+                        self.fire(rule.id)]
+
+            tail: list[py.stmt] = [_assign(var, _const(None)), _assign(label, _const(None))]
             if otherwise is not None:
-                tail = [_assign(var, _const(otherwise.member)), self.fire(otherwise.id)]
+                tail = choose(otherwise)
             for i, rule in reversed(conds):
-                tail = [py.If(self.truth(rule.cond), [_assign(var, _const(rule.member)), self.fire(rule.id)], tail)]
+                tail = [py.If(self.truth(rule.cond), choose(rule), tail)]
             return tail
+        if step.hit == "all" and [r.member for _, r in conds] == [m for m in step.members if m != getattr(otherwise, "member", None)]:
+            return self.tags(step, var, label, conds, otherwise)
         held = self.temp()
         stmts: list[py.stmt] = [_assign(held, py.List([], py.Load()))]
         for i, rule in conds:
             stmts.append(py.If(self.truth(rule.cond),
                                [py.Expr(py.Call(py.Attribute(_name(held), "append", py.Load()), [_const(i)], []))], []))
         ids = self.temp()
-        stmts.append(py.Assign([py.Tuple([_name(var, True), _name(ids, True)], py.Store())],
+        stmts.append(py.Assign([py.Tuple([_name(var, True), _name(label, True), _name(ids, True)], py.Store())],
                                _call("_resolve", self.bind(step), _name(held), _name("errors"))))
         stmts.append(py.Expr(py.Call(py.Attribute(_name("fired"), "extend", py.Load()), [_name(ids)], [])))
+        return stmts
+
+    def tags(self, step: ir.SegmentStep, var: str, label: str, conds, otherwise) -> list[py.stmt]:
+        """An `all` segment with one rule per member, in member order: append each member that holds."""
+        labels = dict(zip(step.members, step.labels))
+        append = lambda target, value: py.Expr(py.Call(py.Attribute(_name(target), "append", py.Load()),  # noqa: E731
+                                                      [_const(value)], []))
+        stmts: list[py.stmt] = [_assign(var, py.List([], py.Load())), _assign(label, py.List([], py.Load()))]
+        for _, rule in conds:
+            stmts.append(py.If(self.truth(rule.cond), [append(var, rule.member), append(label, labels[rule.member]),
+                                                        self.fire(rule.id)], []))
+        if otherwise is not None:
+            stmts.append(py.If(py.UnaryOp(py.Not(), _name(var)),
+                               [append(var, otherwise.member), append(label, labels[otherwise.member]),
+                                self.fire(otherwise.id)], []))
         return stmts
 
     def fire(self, rule_id: str) -> py.stmt:
@@ -187,7 +227,6 @@ class _Codegen:
         for i, o in enumerate(plan.outputs):
             var = f"o{i}"
             if o.combine == "list":
-                stmts.append(_assign(var, _call("tuple", _name(var))))
                 continue
             if o.clamp is not None:
                 lo, hi = o.clamp
@@ -289,7 +328,7 @@ class _Codegen:
         return self.guarded([n.arg], lambda c: py.UnaryOp(py.USub(), c[0]))
 
     def x_ToNumber(self, n):
-        return self.guarded([n.arg], lambda c: _call("float", c[0]))
+        return self.guarded([n.arg], lambda c: py.Call(self.bind(float), [c[0]], []))
 
     def x_Compare(self, n):
         return self.guarded([n.left, n.right], lambda c: py.Compare(c[0], [_CMP[n.op]()], [c[1]]))
@@ -374,5 +413,6 @@ def compile_plan(plan: ir.Plan) -> Compiled:
     """Generate, compile and return the plan's evaluation function."""
     module, ns = generate(plan)
     code = compile(module, f"<policy {plan.name}>", "exec")
-    exec(code, ns)  # noqa: S102 - the module is our own syntax tree; policy text is only constants
-    return Compiled(plan, ns["run"], py.unparse(module))
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the module is our own syntax tree; policy text is only constants
+    return Compiled(plan, scope["make"](**ns), py.unparse(module))

@@ -5,7 +5,7 @@ Both the interpreter and the generated code call these, so the rules exist once.
 from __future__ import annotations
 
 import datetime as dt
-from functools import reduce
+from functools import lru_cache, reduce
 
 from ..ir import OutputSpec, SegmentStep
 
@@ -31,25 +31,39 @@ def in_list(x, items) -> bool | None:
     return None if unknown else False
 
 
-def resolve(step: SegmentStep, held: list[int], errors: list[str]) -> tuple[object, list[str]]:
-    """A segment's value and the ids of the rules that gave it, from the indices of the rules that held.
+def resolve(step: SegmentStep, held: list[int], errors: list[str]) -> tuple[object, object, list[str]]:
+    """A segment's value, its label(s) and the ids of the rules that gave it, from the rules that held.
 
-    `held` excludes `otherwise`, which holds only when nothing else does. Conflicts under
+    `held` lists rule indices and excludes `otherwise`, which holds only when nothing else does.
+    An `all` segment's value is the list of members that hold, in member order. Conflicts under
     `unique` and `any` append a message to `errors` and make the segment missing.
     """
+    value, ids = _resolve(step, held, errors)
+    labels = _labels(step)
+    if step.hit == "all":
+        return value, [labels[m] for m in value], ids
+    return value, labels.get(value), ids
+
+
+@lru_cache(maxsize=1024)
+def _labels(step: SegmentStep) -> dict:
+    return dict(zip(step.members, step.labels))
+
+
+def _resolve(step: SegmentStep, held: list[int], errors: list[str]) -> tuple[object, list[str]]:
     rules = step.rules
     if not held:
         last = rules[-1] if rules else None
         if last is not None and last.cond is None:
-            return ((last.member,) if step.hit == "all" else last.member), [last.id]
-        return ((), []) if step.hit == "all" else (None, [])
+            return ([last.member] if step.hit == "all" else last.member), [last.id]
+        return ([], []) if step.hit == "all" else (None, [])
     hit = step.hit
     if hit == "first":
         rule = rules[held[0]]
         return rule.member, [rule.id]
     if hit == "all":
         present = {rules[i].member for i in held}
-        return tuple(m for m in step.members if m in present), [rules[i].id for i in held]
+        return [m for m in step.members if m in present], [rules[i].id for i in held]
     if hit == "priority":
         order = {m: i for i, m in enumerate(step.members)}
         best = min(held, key=lambda i: (order[rules[i].member], i))
@@ -78,7 +92,7 @@ def combine(spec: OutputSpec, values: list):
     else:
         present = [v for v in values if v is not None]
         if mode == "list":
-            return tuple(present)
+            return present
         if not present:
             value = None
         elif mode == "first":
