@@ -141,10 +141,14 @@ def compile_cmd(policy: str, out: str) -> None:
 @click.option("--as-of", help="The date to decide as of, YYYY-MM-DD (default: today). Recorded in every decision.")
 @click.option("--rejects", type=click.Path(), help="Write rejected records here (CSV or JSONL).")
 @click.option("--encoding", help="Encoding of a CSV file (default: detected; UTF-8, or GBK/GB18030 from Excel).")
+@click.option("--stats", type=click.Path(), help="Rank against frozen populations from `rules fit` "
+              "(for policies using quintile, ntile or percent_rank) instead of against this batch.")
 @click.option("--summary/--no-summary", default=None, help="Print the segment counts table (default: on a terminal).")
-def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, summary) -> None:
+def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, summary) -> None:
     """Decide records with a policy: segments and outputs for each."""
     p = _load(policy)
+    if stats is not None:
+        p = p.with_stats(stats)
     if record is not None and data is not None:
         raise _Fail("give either --record or --data, not both")
     records = None
@@ -195,6 +199,24 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, summary) 
         click.echo(_summary(p, result), err=summary_to is sys.stderr)
 
 
+@cli.command("fit")
+@click.argument("policy", type=click.Path())
+@click.option("--data", required=True, type=click.Path(), help="The records to rank against (CSV, JSON, JSONL).")
+@click.option("-o", "--out", required=True, type=click.Path(), help="Where to write the stats file (JSON).")
+@click.option("--as-of", help="The date to compute as of, YYYY-MM-DD (default: today).")
+@click.option("--encoding", help="Encoding of a CSV file (default: detected).")
+def fit_cmd(policy, data, out, as_of, encoding) -> None:
+    """Freeze the populations of quintile / ntile / percent_rank so single records rank the same way."""
+    p = _load(policy)
+    if not p.uses_population:
+        raise _Fail(f"{policy} has no population functions (quintile, ntile, percent_rank): nothing to fit")
+    try:
+        count = p.save_stats(engine.read_records(data, encoding=encoding), out, as_of=as_of)
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    click.echo(f"fitted {len(p.plan.sites)} population(s) of {p.name} on {count} records -> {out}")
+
+
 def _summary(p: engine.Policy, result: engine.BatchResult) -> str:
     rows = []
     labels = {s.name: dict(zip(s.members, s.labels)) for s in p.plan.segments}
@@ -226,14 +248,14 @@ def _load(path: str) -> engine.Policy:
 def main() -> None:
     """Entry point: run the CLI; no Python traceback reaches an analyst."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(2)
-    except (_Fail, engine.InputFileError, engine.ArtifactError) as exc:
+    except (_Fail, engine.InputFileError, engine.ArtifactError, engine.PopulationError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except SystemExit:
@@ -244,6 +266,7 @@ def main() -> None:
         click.echo(f"internal error: {type(exc).__name__}: {exc}\n(run with RULES_DEBUG=1 for details, "
                    "and please report it)", err=True)
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

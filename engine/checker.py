@@ -51,6 +51,8 @@ class CheckedPolicy:
     output_types: dict[str, Type] = field(default_factory=dict)
     order: list[tuple[str, str]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    population_lets: set[str] = field(default_factory=set)  # lets whose value depends on the whole batch
+    segment_lets: set[str] = field(default_factory=set)  # lets that read a segment, directly or not
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -77,6 +79,7 @@ class _Checker:
         self.visiting: list[tuple[str, str]] = []
         self.done: set[str] = set()
         self.where = "let"  # let | segment | strategy: population functions and outputs depend on it
+        self.in_population: ast.Expr | None = None  # the population call whose argument is being typed
 
     # ---- helpers
     def err(self, code, message, node_or_span, help=None, label=None):
@@ -202,6 +205,7 @@ class _Checker:
             return
         self.visiting.append((kind, name))
         saved, self.where = self.where, kind
+        saved_population, self.in_population = self.in_population, None
         if kind == "let":
             let = self.c.lets[name]
             self.expr(let.expr)
@@ -211,6 +215,7 @@ class _Checker:
         else:
             self.check_segment(self.c.segments[name])
         self.where = saved
+        self.in_population = saved_population
         self.visiting.pop()
         self.done.add(name)
         self.c.order.append((kind, name))
@@ -459,11 +464,16 @@ class _Checker:
             return self.set(n, self.c.field_types[n.name], fld.optional and fld.default is None)
         if kind == "let":
             self.visit("let", n.name, n)
+            if n.name in self.c.population_lets:
+                self.uses_population(n, f"let `{n.name}`, which uses a population function")
+            if n.name in self.c.segment_lets:
+                self.uses_segment(n, f"let `{n.name}`, which reads a segment")
             let = self.c.lets[n.name]
             t = self.c.types.get(let.expr.id)
             return self.set(n, t, self.c.nullable.get(let.expr.id, False)) if t else None
         info = self.c.segments[n.name]
         self.visit("segment", n.name, n)
+        self.uses_segment(n, f"segment `{n.name}`")
         return self.set(n, info.type, info.nullable)
 
     def e_Unary(self, n):
@@ -623,6 +633,8 @@ class _Checker:
             for a in args:
                 self.expr(a)
             return None
+        if fn.population:
+            return self.population_call(n, fn, args)
         types = [self.expr(a) for a in args]
         if None in types:
             return None
@@ -645,6 +657,48 @@ class _Checker:
         else:
             nullable = self.null(*args)
         return self.set(n, result, nullable)
+
+
+    def population_call(self, n: ast.Expr, fn, args: list[ast.Expr]) -> Type | None:
+        """quintile / ntile / percent_rank: only in a let, never nested, ranking a value of each record."""
+        if self.where != "let":
+            self.err("E108", f"`{fn.name}` ranks a value across the batch, so it may only be used in a `let`", n,
+                     help=f"write `let rank = {fn.name}(…)` and use `rank` here")
+            return None
+        self.uses_population(n, f"`{fn.name}`")
+        if fn.name == "ntile" and not (isinstance(args[0], ast.Number) and isinstance(args[0].value, int)
+                                       and args[0].value >= 1):
+            self.err("E204", "`ntile` needs a whole number of tiles, written as a number", args[0],
+                     help="e.g. `ntile(10, x)` for deciles")
+            return None
+        saved, self.in_population = self.in_population, n
+        types = [self.expr(a) for a in args]
+        self.in_population = saved
+        if None in types:
+            return None
+        try:
+            result = fn.result(types)
+        except SignatureError as exc:
+            self.err("E204", f"`{fn.name}` {exc}", args[exc.index] if exc.index is not None else n,
+                     help=f"use it as {fn.signature}")
+            return None
+        return self.set(n, result, True)
+
+    def uses_segment(self, node: ast.Node, what: str) -> None:
+        """Note that the let being checked reads a segment; a population argument may not."""
+        if self.in_population is not None:
+            self.err("E108", f"the value ranked by a population function cannot use {what}", node,
+                     help="rank a field or a let computed from fields only")
+        if self.visiting and self.visiting[-1][0] == "let":
+            self.c.segment_lets.add(self.visiting[-1][1])
+
+    def uses_population(self, node: ast.Node, what: str) -> None:
+        """Note that the let being checked depends on the batch; inside a population argument that is an error."""
+        if self.in_population is not None:
+            self.err("E108", f"population functions cannot be nested: this uses {what}", node,
+                     help="rank a field or a let computed from fields, not another ranking")
+        if self.visiting and self.visiting[-1][0] == "let":
+            self.c.population_lets.add(self.visiting[-1][1])
 
 
 def _a(t: Type) -> str:

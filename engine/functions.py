@@ -38,6 +38,7 @@ class Function:
     needs_as_of: bool = False  # the implementation takes the as-of date as its last argument
     constant_args: tuple[int, ...] = ()  # arguments that must be literals (validated by `validate`)
     validate: Callable[[int, object], str | None] | None = None
+    population: bool = False  # computed over all records of a batch (see engine/population.py)
 
 
 def _expect(types: list[Type], index: int, ok: Callable[[Type], bool], what: str) -> None:
@@ -143,6 +144,13 @@ def _contains_py(container, item):
     return item in container
 
 
+def _rank_arg(types):
+    _expect(types, len(types) - 1, lambda t: t.numeric, "a number to rank")
+    if len(types) == 2:
+        _expect(types, 0, lambda t: t.kind == "int", "a whole number of tiles")
+    return INT
+
+
 REGISTRY: dict[str, Function] = {f.name: f for f in (
     Function("days_since", "days_since(date) -> int", "Days from the date to the as-of date (negative if later).",
              (1, 1), _one_date, lambda d, as_of: (as_of - d).days, needs_as_of=True),
@@ -173,4 +181,13 @@ REGISTRY: dict[str, Function] = {f.name: f for f in (
              "Whether the RE2 regular expression matches somewhere in the string (as DuckDB regexp_matches).",
              (2, 2), _string_pair, lambda s, p: compile_regex(p).search(s) is not None,
              constant_args=(1,), validate=_regex_error),
+    Function("quintile", "quintile(number) -> int",
+             "1 to 5: which fifth of the batch the value falls in (population function; see docs).",
+             (1, 1), _rank_arg, None, population=True),
+    Function("ntile", "ntile(n, number) -> int",
+             "1 to n: which n-th of the batch the value falls in (population function; see docs).",
+             (2, 2), _rank_arg, None, population=True),
+    Function("percent_rank", "percent_rank(number) -> number",
+             "0 to 1: the share of the batch's values below this one (population function; see docs).",
+             (1, 1), lambda types: (_rank_arg(types), NUMBER)[1], None, population=True),
 )}

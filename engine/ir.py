@@ -124,6 +124,16 @@ class Call(Expr):
 
 
 @dataclass(frozen=True)
+class Population(Expr):
+    """quintile / ntile / percent_rank of `arg` against the population of call site `site`."""
+    fn: str
+    tiles: int  # 5 for quintile, n for ntile, 0 for percent_rank
+    arg: Expr
+    site: int
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
 class Has(Expr):
     arg: Expr
     member: str
@@ -146,8 +156,20 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class LetStep:
+    """`early` lets read only fields and other early lets: the first pass of a batch computes them."""
     name: str
     expr: Expr
+    early: bool = False
+
+
+@dataclass(frozen=True)
+class Site:
+    """A population function call: what it ranks (`arg`, computable in the first pass) and where."""
+    site: int
+    fn: str
+    tiles: int
+    arg: Expr
+    line: int
 
 
 @dataclass(frozen=True)
@@ -205,6 +227,7 @@ class Plan:
     steps: tuple[LetStep | SegmentStep, ...]
     outputs: tuple[OutputSpec, ...]
     rules: tuple[StrategyRule, ...]
+    sites: tuple[Site, ...] = ()
 
     @property
     def segments(self) -> tuple[SegmentStep, ...]:
@@ -215,7 +238,7 @@ class Plan:
 
 _CLASSES = {cls.__name__: cls for cls in (
     Const, Field, Var, Seg, Today, Arith, Neg, ToNumber, Compare, Not, And, Or, In, IsMissing, Coalesce,
-    Call, Has, FieldSpec, LetStep, Rule, SegmentStep, OutputSpec, Assign, StrategyRule, Plan)}
+    Call, Has, Population, FieldSpec, LetStep, Site, Rule, SegmentStep, OutputSpec, Assign, StrategyRule, Plan)}
 
 
 def to_json(obj: Any) -> Any:

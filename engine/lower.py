@@ -6,6 +6,7 @@ from collections import Counter
 
 from . import ast, ir
 from .checker import CheckedPolicy, type_from_ref
+from .functions import REGISTRY
 from .source import Source
 from .types import NUMBER, Type
 
@@ -57,6 +58,7 @@ class _Lowerer:
         self.c = checked
         self.src = source
         self.extra_lets: list[ir.LetStep] = []
+        self.sites: list[ir.Site] = []
 
     def line(self, node: ast.Node) -> int:
         return self.src.line_col(node.span.start)[0]
@@ -71,7 +73,8 @@ class _Lowerer:
         steps: list = []
         for kind, name in c.order:
             if kind == "let":
-                steps.append(ir.LetStep(name, self.expr(c.lets[name].expr)))
+                early = name not in c.population_lets and name not in c.segment_lets
+                steps.append(ir.LetStep(name, self.expr(c.lets[name].expr), early))
             else:
                 seg = self.segment(name)
                 steps.extend(self.extra_lets)
@@ -84,7 +87,7 @@ class _Lowerer:
         steps.extend(self.extra_lets)  # header lets of strategy tables come after every segment
         key = next((f.name for f in fields if f.key), None)
         return ir.Plan(p.name.name, p.label, p.version or "", content_hash(self.src.text), tuple(fields), key,
-                       tuple(steps), outputs, tuple(rules))
+                       tuple(steps), outputs, tuple(rules), tuple(self.sites))
 
     def constant(self, node: ast.Expr, t: Type):
         if isinstance(node, ast.Unary):
@@ -261,6 +264,11 @@ class _Lowerer:
     def x_Call(self, n):
         t = self.c.types[n.id]
         args = [self.expr(a) for a in n.args]
+        if REGISTRY[n.func.name].population:
+            tiles = n.args[0].value if n.func.name == "ntile" else 5 if n.func.name == "quintile" else 0
+            site = ir.Site(len(self.sites), n.func.name, tiles, args[-1], self.line(n))
+            self.sites.append(site)
+            return ir.Population(site.fn, tiles, site.arg, site.site)
         if n.func.name in ("min", "max", "coalesce"):
             args = [widen(e, self.c.types.get(a.id), t) for e, a in zip(args, n.args)]
         if n.func.name == "coalesce":

@@ -14,6 +14,7 @@ from .decision import Decision, Reject
 from .diagnostics import Diagnostic, PolicyError
 from .lower import lower
 from .parser import parse
+from .population import Population, fit, load_stats, save_stats
 from .records import RecordError, problems
 from .source import Source
 
@@ -29,11 +30,13 @@ class ArtifactError(Exception):
 class Policy:
     """A checked and compiled policy. Evaluate records with `evaluate` and `evaluate_many`."""
 
-    def __init__(self, plan: ir.Plan, source: Source, diagnostics: list[Diagnostic] = (), backend: str = "pycode"):
+    def __init__(self, plan: ir.Plan, source: Source, diagnostics: list[Diagnostic] = (), backend: str = "pycode",
+                 populations: list[Population] | None = None):
         self.plan = plan
         self.source = source
         self.diagnostics = list(diagnostics)
         self.backend = backend
+        self.populations = populations
         self._exe = compile_plan(plan, backend)
         self._segments = plan.segments
         self._seg_names = tuple(s.name for s in self._segments)
@@ -59,27 +62,61 @@ class Policy:
     def output_names(self) -> tuple[str, ...]:
         return self._out_names
 
+    @property
+    def uses_population(self) -> bool:
+        """Whether the policy ranks records against the batch (quintile, ntile, percent_rank)."""
+        return bool(self.plan.sites)
+
     def with_backend(self, backend: str) -> "Policy":
         """The same policy compiled with another backend (see engine.backends.BACKENDS)."""
-        return Policy(self.plan, self.source, self.diagnostics, backend)
+        return Policy(self.plan, self.source, self.diagnostics, backend, self.populations)
+
+    def with_stats(self, stats: str | os.PathLike | list[Population]) -> "Policy":
+        """The same policy ranking every record against frozen populations (a `rules fit` stats file)."""
+        populations = stats if isinstance(stats, list) else load_stats(self.plan, stats)
+        return Policy(self.plan, self.source, self.diagnostics, self.backend, populations)
+
+    def fit(self, records: Iterable[dict], as_of: dt.date | str | None = None) -> tuple[list[Population], int]:
+        """The populations of the policy's call sites over the valid records, and how many records that was."""
+        day = _as_of(as_of)
+        rows = []
+        for record in records:
+            try:
+                rows.append(self._exe.first_pass(record, day))
+            except RecordError:
+                continue
+        return fit(self.plan, rows), len(rows)
+
+    def save_stats(self, records: Iterable[dict], path: str | os.PathLike, as_of: dt.date | str | None = None) -> int:
+        """Fit the populations on records and write them as a stats file; returns the records used."""
+        day = _as_of(as_of)
+        populations, count = self.fit(records, day)
+        save_stats(self.plan, populations, count, day, path)
+        return count
 
     def evaluate(self, record: dict, as_of: dt.date | str | None = None) -> Decision:
         """Decide one record; raises RecordError if it does not fit the input schema.
 
         >>> policy.evaluate({"customer_id": "c1", ...}, as_of="2026-11-22").segments["value_tier"]
         """
-        return self._decide(record, _as_of(as_of), None)
+        return self._exe.run(record, _as_of(as_of), None, self.populations)
 
     def evaluate_many(self, records: Iterable[dict], as_of: dt.date | str | None = None) -> Iterator[Decision | Reject]:
         """Decide each record in order, yielding a Decision, or a Reject for a record that fails validation.
 
         Nothing is dropped: one result per record, with `row` its 0-based position. Every record
-        is decided as of the same date.
+        is decided as of the same date. A policy with population functions ranks each record
+        against this batch (read in full first), unless it was given frozen stats.
         """
         day = _as_of(as_of)
+        populations = self.populations
+        if self.plan.sites and populations is None:
+            records = list(records)
+            populations, _ = self.fit(records, day)
+        run = self._exe.run
         for row, record in enumerate(records):
             try:
-                yield self._decide(record, day, row)
+                yield run(record, day, row, populations)
             except RecordError as exc:
                 yield self._reject(record, row, exc)
 
@@ -101,9 +138,6 @@ class Policy:
     @property
     def row_columns(self) -> list[str]:
         return [self.plan.key or "row", *self._seg_names, *self._out_names, "errors"]
-
-    def _decide(self, record, day: dt.date, row: int | None) -> Decision:
-        return self._exe.run(record, day, row)
 
     def _key_of(self, record) -> Any:
         key = self.plan.key

@@ -72,6 +72,12 @@ def run_case_file(path: Path) -> FileResult:
     except PolicyError as exc:
         result.error = f"the policy does not compile:\n{exc.render()}"
         return result
+    if doc.get("stats"):
+        try:
+            policy = policy.with_stats(path.parent / doc["stats"])
+        except ValueError as exc:
+            result.error = str(exc)
+            return result
     default_as_of = doc.get("as_of")
     for i, case in enumerate(doc["cases"], 1):
         result.cases.append(run_case(policy, case, default_as_of, i))

@@ -9,8 +9,14 @@ from ..ir import Plan
 
 
 class Executable(Protocol):
-    def run(self, record: dict, as_of: dt.date, position: int | None = None) -> Decision:
-        """Validate the record (RecordError if bad) and decide it; `position` is its row in a batch."""
+    def run(self, record: dict, as_of: dt.date, position: int | None = None, populations=None) -> Decision:
+        """Validate the record (RecordError if bad) and decide it; `position` is its row in a batch.
+
+        `populations` (one per plan.sites entry) is required when the policy has population functions.
+        """
+
+    def first_pass(self, record: dict, as_of: dt.date) -> tuple:
+        """Validate the record and compute the value each population call site ranks."""
 
 
 def compile_plan(plan: Plan, backend: str = "pycode") -> Executable:

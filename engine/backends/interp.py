@@ -9,6 +9,7 @@ import datetime as dt
 
 from .. import ir
 from ..functions import REGISTRY
+from ..population import require
 from ..records import validate
 from ..decision import Decision
 from .runtime import combine, date_shift, in_list, resolve
@@ -25,9 +26,20 @@ class Interpreter:
     def __init__(self, plan: ir.Plan):
         self.plan = plan
 
-    def run(self, record: dict, as_of: dt.date, position: int | None = None, trace: dict | None = None) -> Decision:
+    def first_pass(self, record: dict, as_of: dt.date) -> tuple:
+        """Validate the record and compute what each population call site ranks."""
+        env = _Env(validate(record, self.plan.fields), as_of, None, None)
+        for step in self.plan.steps:
+            if isinstance(step, ir.LetStep) and step.early:
+                env.lets[step.name] = env.eval(step.expr)
+        return tuple(env.eval(site.arg) for site in self.plan.sites)
+
+    def run(self, record: dict, as_of: dt.date, position: int | None = None, populations=None,
+            trace: dict | None = None) -> Decision:
         plan = self.plan
-        env = _Env(validate(record, plan.fields), as_of, trace)
+        if plan.sites:
+            populations = require(plan, populations)
+        env = _Env(validate(record, plan.fields), as_of, populations, trace)
         errors: list[str] = []
         fired: list[str] = []
         segs, labels = {}, {}
@@ -54,8 +66,9 @@ class Interpreter:
 
 
 class _Env:
-    def __init__(self, fields: dict, as_of: dt.date, trace: dict | None):
+    def __init__(self, fields: dict, as_of: dt.date, populations, trace: dict | None):
         self.fields = fields
+        self.populations = populations
         self.lets: dict = {}
         self.segs: dict = {}
         self.as_of = as_of
@@ -158,6 +171,10 @@ class _Env:
         if fn.needs_as_of:
             args.append(self.as_of)
         return fn.py(*args)
+
+    def e_Population(self, n):
+        x = self.eval(n.arg)
+        return None if x is None else self.populations[n.site].of(x)
 
     def e_Has(self, n):
         return n.member in self.eval(n.arg)

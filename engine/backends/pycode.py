@@ -13,7 +13,8 @@ import itertools
 
 from .. import ir
 from ..functions import REGISTRY, compile_regex
-from ..records import RecordError, coerce, coercer
+from ..population import require
+from ..records import RecordError, coercer
 from ..decision import Decision
 from .runtime import date_shift, in_list, resolve
 
@@ -42,6 +43,12 @@ def _call(func: str, *args: py.expr) -> py.Call:
     return py.Call(_name(func), list(args), [])
 
 
+def _args(*names: str) -> py.arguments:
+    """Parameters; all but the first two default to None."""
+    return py.arguments(posonlyargs=[], args=[py.arg(n) for n in names], kwonlyargs=[], kw_defaults=[],
+                        defaults=[_const(None)] * (len(names) - 2))
+
+
 def _dict(keys: list[str], values: list[py.expr]) -> py.Dict:
     return py.Dict([_const(k) for k in keys], values)
 
@@ -55,7 +62,7 @@ def _record_check(rec):
 class _Codegen:
     def __init__(self, plan: ir.Plan):
         self.plan = plan
-        self.ns: dict = {"_coerce": coerce, "_date_shift": date_shift, "_in_list": in_list, "_resolve": resolve,
+        self.ns: dict = {"_date_shift": date_shift, "_in_list": in_list, "_resolve": resolve,
                          "_record_check": _record_check}
         self.temps = itertools.count()
         self.vars: dict[tuple[str, str], str] = {}
@@ -72,19 +79,47 @@ class _Codegen:
     def temp(self) -> str:
         return f"t{next(self.temps)}"
 
-    # ---- the function
+    # ---- the functions
     def build(self) -> py.Module:
-        plan = self.plan
+        """`make(<bound objects>)` returning (run, first_pass), so the code reads closure cells, not globals."""
+        run = py.FunctionDef("run", _args("rec", "as_of", "position", "populations"), self.run_body(), [], None,
+                             type_params=[])
+        first = py.FunctionDef("first_pass", _args("rec", "as_of"), self.first_pass_body(), [], None,
+                               type_params=[])
+        outer_args = py.arguments(posonlyargs=[], args=[py.arg(n) for n in self.ns], kwonlyargs=[],
+                                  kw_defaults=[], defaults=[])
+        ret = py.Return(py.Tuple([_name("run"), _name("first_pass")], py.Load()))
+        outer = py.FunctionDef("make", outer_args, [run, first, ret], [], None, type_params=[])
+        return py.fix_missing_locations(py.Module([outer], []))
+
+    def fields(self) -> list[py.stmt]:
         body: list[py.stmt] = [
             py.If(py.Compare(py.Attribute(_name("rec"), "__class__", py.Load()), [py.IsNot()], [self.bind(dict)]),
                   [_assign("rec", _call("_record_check", _name("rec")))], []),
             _assign("get", py.Attribute(_name("rec"), "get", py.Load())),
-            _assign("fired", py.List([], py.Load())),
-            _assign("errors", py.List([], py.Load())),
         ]
-        for i, spec in enumerate(plan.fields):
+        for i, spec in enumerate(self.plan.fields):
             self.vars[("field", spec.name)] = f"f{i}"
             body.extend(self.field(spec, f"f{i}"))
+        return body
+
+    def first_pass_body(self) -> list[py.stmt]:
+        """Validate the record and compute what each population call site ranks (see engine/population.py)."""
+        body = self.fields()
+        for i, step in enumerate(self.plan.steps):
+            if isinstance(step, ir.LetStep) and step.early:
+                self.vars[("let", step.name)] = f"l{i}"
+                body.append(_assign(f"l{i}", self.ex(step.expr)))
+        body.append(py.Return(py.Tuple([self.ex(site.arg) for site in self.plan.sites], py.Load())))
+        return body
+
+    def run_body(self) -> list[py.stmt]:
+        plan = self.plan
+        body = self.fields()
+        body += [_assign("fired", py.List([], py.Load())), _assign("errors", py.List([], py.Load()))]
+        if plan.sites:
+            body.append(_assign("populations", py.Call(self.bind(require), [self.bind(plan), _name("populations")],
+                                                       [])))
         for i, step in enumerate(plan.steps):
             if isinstance(step, ir.LetStep):
                 self.vars[("let", step.name)] = f"l{i}"
@@ -105,14 +140,7 @@ class _Codegen:
             "ok": _const(True),
         }
         body.append(py.Return(py.Call(self.bind(Decision.build), [_dict(list(decision), list(decision.values()))], [])))
-        args = py.arguments(posonlyargs=[], args=[py.arg("rec"), py.arg("as_of"), py.arg("position")],
-                            kwonlyargs=[], kw_defaults=[], defaults=[_const(None)])
-        run = py.FunctionDef("run", args, body, [], None, type_params=[])
-        # The namespace becomes the parameters of an outer function, so the code reads closure cells.
-        outer_args = py.arguments(posonlyargs=[], args=[py.arg(n) for n in self.ns], kwonlyargs=[],
-                                  kw_defaults=[], defaults=[])
-        outer = py.FunctionDef("make", outer_args, [run, py.Return(_name("run"))], [], None, type_params=[])
-        return py.fix_missing_locations(py.Module([outer], []))
+        return body
 
     def field(self, spec: ir.FieldSpec, var: str) -> list[py.stmt]:
         """`var = value` with a fast path for values already of the declared class."""
@@ -391,6 +419,10 @@ class _Codegen:
         extra = [_name("as_of")] if fn.needs_as_of else []
         return self.guarded(list(n.args), lambda c: py.Call(impl, c + extra, []))
 
+    def x_Population(self, n):
+        rank = py.Attribute(py.Subscript(_name("populations"), _const(n.site), py.Load()), "of", py.Load())
+        return self.guarded([n.arg], lambda c: py.Call(rank, [c[0]], []))
+
     def x_Has(self, n):
         return py.Compare(_const(n.member), [py.In()], [self.ex(n.arg)])
 
@@ -398,9 +430,9 @@ class _Codegen:
 class Compiled:
     """A plan compiled to one Python function; `source` is the generated code, for reading."""
 
-    def __init__(self, plan: ir.Plan, fn, source: str):
+    def __init__(self, plan: ir.Plan, functions, source: str):
         self.plan = plan
-        self.run = fn
+        self.run, self.first_pass = functions
         self.source = source
 
 
