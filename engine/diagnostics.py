@@ -45,7 +45,6 @@ CATALOG: dict[str, tuple[str, str]] = {
     "E308": ("error", "an `all` segment used where a single value is needed"),
     "W401": ("warning", "a segment member with no row in a `by` strategy"),
     "W402": ("warning", "a policy without a `version`"),
-    "W403": ("warning", "full-width punctuation read as its ASCII twin"),
 }
 
 

@@ -1,0 +1,203 @@
+"""Record files in and out: CSV/TSV (UTF-8 with or without BOM, GBK/GB18030 as Excel in China
+writes them), JSON and JSONL; every output written atomically."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io as _io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class InputFileError(Exception):
+    """A data file that cannot be read: the message names the file (and line where known) and the fix."""
+
+
+def format_from_path(path) -> str:
+    """csv, tsv, json or jsonl from a file name's extension."""
+    ext = Path(str(path)).suffix.lower()
+    if ext not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        raise InputFileError(f"{path}: cannot tell the format from `{ext or 'no extension'}`; use one of {known}")
+    return FORMATS[ext]
+
+
+def detect_encoding(data: bytes) -> str:
+    """utf-8-sig (a BOM), utf-8, or gb18030 (a superset of GBK, what Excel in China writes)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            data.decode(encoding)
+            return encoding
+        except UnicodeDecodeError as exc:
+            # a cut in the middle of a multi-byte character at the end of a sample is fine
+            if exc.start >= len(data) - 4 and exc.reason.startswith("unexpected end"):
+                return encoding
+    raise InputFileError("the file is neither UTF-8 nor GBK/GB18030; pass --encoding")
+
+
+def _decode(data: bytes, encoding: str | None, name: str) -> str:
+    if encoding is None:
+        encoding = detect_encoding(data[: 1 << 20])
+        if encoding == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
+            encoding = "utf-8-sig"
+    try:
+        codec = encoding if encoding.lower().replace("_", "-") != "utf-8" else "utf-8-sig"
+        return data.decode(codec)
+    except LookupError:
+        raise InputFileError(f"{name}: unknown encoding `{encoding}`; try utf-8, gbk or gb18030") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{name} is not valid {encoding} at line {line}; pass --encoding "
+                             f"(utf-8, gbk or gb18030)") from None
+
+
+def read_records(path=None, *, format: str | None = None, encoding: str | None = None,
+                 stream: IO | None = None) -> Iterator[dict]:
+    """One dict per record of a CSV/TSV, JSON or JSONL file (or a stream: JSONL unless `format` says).
+
+    CSV values stay strings as written; an empty cell is None.
+    """
+    if path is not None:
+        name = str(path)
+        fmt = format or format_from_path(path)
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise InputFileError(f"no such file: {path}") from None
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read it ({exc.strerror})") from None
+    elif stream is not None:
+        name = "<stdin>"
+        fmt = format or "jsonl"
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+    else:
+        raise InputFileError("no input: give a file or a stream")
+    text = _decode(data, encoding, name)
+    if fmt in ("csv", "tsv"):
+        return _csv(text, name, "\t" if fmt == "tsv" else ",")
+    if fmt == "json":
+        return iter(_json(text, name))
+    if fmt == "jsonl":
+        return _jsonl(text, name)
+    raise InputFileError(f"{name}: unknown format `{fmt}`; use csv, tsv, json or jsonl")
+
+
+def _csv(text: str, name: str, delimiter: str) -> Iterator[dict]:
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputFileError(f"{name}, line 1: {exc}") from None
+    header = [h.strip() for h in header]
+    if any(not h for h in header):
+        raise InputFileError(f"{name}, line 1: column {header.index('') + 1} has no name in the header row")
+    seen = set()
+    for h in header:
+        if h in seen:
+            raise InputFileError(f"{name}, line 1: column `{h}` appears twice in the header row")
+        seen.add(h)
+    width = len(header)
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if len(row) > width:
+                raise InputFileError(f"{name}, line {reader.line_num}: {len(row)} cells but the header has {width}")
+            values = [v if v != "" else None for v in row] + [None] * (width - len(row))
+            yield dict(zip(header, values))
+    except csv.Error as exc:
+        raise InputFileError(f"{name}, line {reader.line_num}: {exc}") from None
+
+
+def _json(text: str, name: str) -> list:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{name}, line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
+    if isinstance(doc, dict):
+        return [doc]
+    if isinstance(doc, list):
+        return doc
+    raise InputFileError(f"{name}: expected a JSON object or an array of objects")
+
+
+def _jsonl(text: str, name: str) -> Iterator[dict]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{name}, line {number}: invalid JSON ({exc.msg})") from None
+
+
+@contextlib.contextmanager
+def atomic_write(path, encoding: str = "utf-8"):
+    """A text file to write that replaces `path` only when the block succeeds; else `path` is untouched."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ";".join(_cell(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _jsonable(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def write_rows(path, rows: Iterable[dict], columns: list[str], format: str, *, encoding: str = "utf-8") -> int:
+    """Write rows atomically as csv / tsv / jsonl / json; return how many were written."""
+    count = 0
+    with atomic_write(path, encoding) as f:
+        if format in ("csv", "tsv"):
+            w = csv.writer(f, delimiter="\t" if format == "tsv" else ",", lineterminator="\n")
+            w.writerow(columns)
+            for row in rows:
+                w.writerow([_cell(row.get(c)) for c in columns])
+                count += 1
+        elif format == "jsonl":
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+                count += 1
+        elif format == "json":
+            f.write("[")
+            for row in rows:
+                f.write(("\n" if not count else ",\n") + json.dumps(row, ensure_ascii=False, default=_jsonable))
+                count += 1
+            f.write("\n]\n")
+        else:
+            raise InputFileError(f"{path}: unknown output format `{format}`; use csv, tsv, json or jsonl")
+    return count
