@@ -179,7 +179,7 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
     try:
         result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,
                                       records=records, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
-                                      encoding=encoding, sink=sink)
+                                      encoding=encoding, sink=sink, rank_in_batch=record is None)
     except ValueError as exc:  # a bad --as-of
         raise _Fail(str(exc)) from None
     summary_to = sys.stdout if out else sys.stderr
@@ -234,12 +234,9 @@ def _load(path: str) -> engine.Policy:
     if not Path(path).exists():
         raise _Fail(f"{path}: no such policy file")
     try:
-        if path.endswith(".rules"):
-            return engine.load_policy(path)
-        try:
-            return engine.load_compiled(path)
-        except engine.ArtifactError:
-            return engine.load_policy(path)
+        with open(path, "rb") as f:
+            compiled = f.read(64).lstrip().startswith(b"{")  # artifacts are JSON; policies never start with {
+        return engine.load_compiled(path) if compiled else engine.load_policy(path)
     except engine.PolicyError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(1)

@@ -14,7 +14,7 @@ from .decision import Decision, Reject
 from .diagnostics import Diagnostic, PolicyError
 from .lower import lower
 from .parser import parse
-from .population import Population, fit, load_stats, save_stats
+from .population import Population, fit, load_stats, require, save_stats
 from .records import RecordError, problems
 from .source import Source
 
@@ -101,16 +101,20 @@ class Policy:
         """
         return self._exe.run(record, _as_of(as_of), None, self.populations)
 
-    def evaluate_many(self, records: Iterable[dict], as_of: dt.date | str | None = None) -> Iterator[Decision | Reject]:
+    def evaluate_many(self, records: Iterable[dict], as_of: dt.date | str | None = None,
+                      rank_in_batch: bool = True) -> Iterator[Decision | Reject]:
         """Decide each record in order, yielding a Decision, or a Reject for a record that fails validation.
 
         Nothing is dropped: one result per record, with `row` its 0-based position. Every record
         is decided as of the same date. A policy with population functions ranks each record
-        against this batch (read in full first), unless it was given frozen stats.
+        against this batch (read in full first), unless it was given frozen stats; with
+        `rank_in_batch=False` it needs frozen stats (PopulationError otherwise).
         """
         day = _as_of(as_of)
         populations = self.populations
         if self.plan.sites and populations is None:
+            if not rank_in_batch:
+                require(self.plan, None)
             records = list(records)
             populations, _ = self.fit(records, day)
         run = self._exe.run
