@@ -80,6 +80,7 @@ class _Checker:
         self.done: set[str] = set()
         self.where = "let"  # let | segment | strategy: population functions and outputs depend on it
         self.in_population: ast.Expr | None = None  # the population call whose argument is being typed
+        self.failed: set[int] = set()  # nodes whose errors were reported already
 
     # ---- helpers
     def err(self, code, message, node_or_span, help=None, label=None):
@@ -425,10 +426,15 @@ class _Checker:
         return self.expr(node)
 
     def expr(self, node: ast.Expr) -> Type | None:
+        """The node's type, typing it once: a node that failed is not reported again."""
         if node.id in self.c.types:
             return self.c.types[node.id]
-        method = getattr(self, "e_" + type(node).__name__)
-        return method(node)
+        if node.id in self.failed:
+            return None
+        t = getattr(self, "e_" + type(node).__name__)(node)
+        if t is None:
+            self.failed.add(node.id)
+        return t
 
     def e_Number(self, n):
         return self.set(n, INT if isinstance(n.value, int) else NUMBER, False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast as py
 import datetime as dt
 import itertools
+import math
 
 from .. import ir
 from ..functions import REGISTRY, compile_regex
@@ -165,6 +166,9 @@ class _Codegen:
             branch = [py.If(_is(_name(var), None), fill, branch)]
         if kind in _FAST_CLASS:
             ok: py.expr = py.Compare(cls, [py.Is()], [self.bind(_FAST_CLASS[kind])])
+            if kind == "number":  # NaN and infinities are not numbers a record may hold
+                finite = py.Compare(self.bind(-math.inf), [py.Lt(), py.Lt()], [_name(var), self.bind(math.inf)])
+                ok = py.BoolOp(py.And(), [ok, finite])
         elif kind == "enum":
             ok = py.BoolOp(py.And(), [py.Compare(cls, [py.Is()], [self.bind(str)]),
                                       py.Compare(_name(var), [py.In()], [self.bind(frozenset(spec.type.members))])])
