@@ -16,6 +16,21 @@ from .records import RecordError
 CASES_SUFFIX = ".cases.yaml"
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as an analyst writes it: a date-like value that is no real date (2026-13-45) stays text,
+    so a case can test that such a record is rejected."""
+
+
+def _timestamp(loader, node):
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 @dataclass
 class CaseResult:
     name: str
@@ -56,7 +71,7 @@ def find_case_files(paths: list[str]) -> list[Path]:
 def run_case_file(path: Path) -> FileResult:
     """Run every case of one cases file against its policy."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except (OSError, yaml.YAMLError) as exc:
         return FileResult(str(path), None, error=f"cannot read the cases file: {exc}")
     if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):

@@ -229,3 +229,22 @@ def test_rules_test_passes_and_fails(tmp_path):
         "policy: p.rules\ncases:\n  - name: ok\n    record: {x: 11}\n    expect: {s: big}\n", encoding="utf-8")
     assert rules("test", tmp_path).returncode == 0
     assert rules("test", tmp_path / "nothing_here").returncode == 2
+
+
+def test_readme_command_on_the_shipped_example(tmp_path):
+    out = rules("eval", ROOT / "policies/customer_value.rules", "--data", ROOT / "examples/customer_value.csv",
+                "--as-of", "2026-11-22", "--format", "csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "202 rows: 200 decided, 2 rejected" in out.stderr
+    assert "orders_12m: 'abc' is not a whole number" in out.stderr
+    assert "last_order_date: '2026-13-45' is not a date" in out.stderr
+    assert len(out.stdout.splitlines()) == 201
+    gbk = rules("eval", ROOT / "policies/customer_value.rules", "--data", ROOT / "examples/customer_value_gbk.csv",
+                "--as-of", "2026-11-22", "--format", "jsonl")
+    assert gbk.returncode == 0 and "50 rows: 50 decided, 0 rejected" in gbk.stderr
+
+
+def test_example_data_is_generated_deterministically(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "examples/make_customer_value.py"), str(tmp_path)], check=True)
+    for name in ("customer_value.csv", "customer_value_gbk.csv"):
+        assert (tmp_path / name).read_bytes() == (ROOT / "examples" / name).read_bytes()
