@@ -12,6 +12,7 @@ from .backends import compile_plan
 from .checker import check
 from .decision import Decision, Reject
 from .diagnostics import Diagnostic, PolicyError
+from .io import atomic_write
 from .lower import lower
 from .parser import parse
 from .population import Population, fit, load_stats, require, save_stats
@@ -159,7 +160,8 @@ class Policy:
             "policy": self.plan.name, "version": self.plan.version, "content_hash": self.plan.content_hash,
             "source_path": self.source.path, "source": self.source.text, "plan": ir.to_json(self.plan),
         }
-        _atomic_write_text(Path(path), json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+        with atomic_write(path) as f:
+            f.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
 
 
 def compile_policy(text: str, name: str = "<string>", backend: str = "pycode") -> Policy:
@@ -237,13 +239,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return repr(value)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import atomic_write
 from .ir import Plan, Site
 
 STATS_FORMAT = "customer-rules/population-stats"
@@ -94,14 +94,8 @@ def save_stats(plan: Plan, populations: list[Population], records: int, as_of: d
         "as_of": as_of.isoformat(), "records": records,
         "sites": [{"site": s.site, "line": s.line, **p.to_json()} for s, p in zip(plan.sites, populations)],
     }
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, default=_iso), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(path) as f:
+        f.write(json.dumps(doc, ensure_ascii=False, default=_iso))
 
 
 def load_stats(plan: Plan, path) -> list[Population]:
