@@ -286,7 +286,8 @@ class _Checker:
                      help=f"declare it `{name} : {t}?`, or give a default with `= …`")
         if out.clamp is not None:
             if not t.numeric:
-                self.err("E206", f"`clamp` needs a number, but `{name}` is {t}", out.clamp[0])
+                self.err("E206", f"`clamp` needs a number, but `{name}` is {t}", out.clamp[0],
+                         help="remove the `clamp`, or declare the output as an int or number")
             else:
                 for bound in out.clamp:
                     self.constant(bound, NUMBER, "clamp bound")
@@ -303,7 +304,9 @@ class _Checker:
             if t.kind == "enum":
                 self.unknown_member(node, t)
             else:
-                self.err("E208", f"a {what} must be a constant value, not the name `{node.name}`", node)
+                self.err("E208", f"a {what} must be a constant value, not the name `{node.name}`", node,
+                         help=f"write a literal such as 0; to copy `{node.name}` into an output, use a strategy "
+                              f"rule `when true then … = {node.name}`")
             return
         vt = self.value(node, t)
         if vt is not None and not assignable(vt, t):

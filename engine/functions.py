@@ -127,16 +127,21 @@ def round_half_away(x: float, digits: int = 0) -> float:
     return math.copysign(r / scale, x) if r else 0.0
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # errors become diagnostics, not lines on stderr
+
+
 @lru_cache(maxsize=256)
 def compile_regex(pattern: str):
-    return re2.compile(pattern)
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def _regex_error(index: int, value: object) -> str | None:
     try:
         compile_regex(str(value))
     except re2.error as exc:
-        return f"not a valid regular expression: {exc}"
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return f"not a valid regular expression: {reason}"
     return None
 
 

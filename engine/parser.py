@@ -149,8 +149,23 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
         return Diagnostic("E004", f"`{tok.value}` is a reserved word and cannot be used as a name", span,
                           help=f"choose another name, e.g. `{tok.value}_value`; a CSV column of that name "
                                f"can still be read with `from \"{tok.value}\"`")
+    help = f"expected {listing}"
+    earlier = [t for t in _previous_tokens(text, tok.start_pos) if t.line < tok.line]
+    if earlier:  # the mistake is often an unfinished line above, whose end swallowed this one's start
+        help = f"is line {earlier[-1].line} complete? {help}"
     return Diagnostic("E001", f"unexpected {_describe(tok.type) if tok.type in _TOKEN_NAMES else f'`{tok.value}`'}",
-                      span, help=f"expected {listing}")
+                      span, help=help)
+
+
+def _previous_tokens(text: str, pos: int, n: int = 2) -> list[Token]:
+    """The last n tokens before a position (the text lexes cleanly up to a parse error)."""
+    tokens: list[Token] = []
+    try:
+        for tok in _lark().lex(text[:pos], dont_ignore=False):
+            tokens = (tokens + [tok])[-n:]
+    except UnexpectedInput:
+        return []
+    return tokens
 
 
 # ---- tree -> AST -------------------------------------------------------------------------
