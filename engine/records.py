@@ -142,7 +142,7 @@ def coercer(spec: FieldSpec):
         convert = int if kind == "int" else float
 
         def fast(value):
-            if value.__class__ is str:
+            if value.__class__ is str and value:
                 try:
                     number = convert(value)
                 except ValueError:
@@ -150,6 +150,15 @@ def coercer(spec: FieldSpec):
                 else:
                     if kind == "int" or math.isfinite(number):
                         return number
+            return coerce(spec, value)
+    elif kind == "bool":
+        words = {w: True for w in _TRUE} | {w: False for w in _FALSE}
+
+        def fast(value):
+            if value.__class__ is str:
+                found = words.get(value) if value in words else words.get(value.strip().lower())
+                if found is not None:
+                    return found
             return coerce(spec, value)
     else:
         def fast(value):
