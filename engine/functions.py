@@ -15,7 +15,7 @@ from typing import Callable
 
 import re2
 
-from .types import BOOL, DATE, INT, NUMBER, STRING, Type
+from .types import BOOL, INT, NUMBER, STRING, Type
 
 
 class SignatureError(Exception):

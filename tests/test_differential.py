@@ -159,10 +159,8 @@ def policies(draw):
                 c1 = draw(st.sampled_from(["-", "< 3", ">= 1万", "[1..5)", "(0..2]", "0, 1", "not 2", "10%"]))
                 c2 = draw(st.sampled_from(["-", "红", "green, blue", "not 红"]))
                 cells.append(f"  {c1} | {c2} => {draw(st.sampled_from(members))}")
-            order = " ".join(members)
             parts.append(f"segment {name} {hit}\ntable ({g.num(1)}, e1) members ({', '.join(members)}) {{\n"
                          + "\n".join(cells) + "\n}")
-            del order
         else:
             rules = [f"  {draw(st.sampled_from(members))} : {g.bool(depth)}" for _ in range(draw(st.integers(1, 4)))]
             if draw(st.booleans()):

@@ -3,7 +3,6 @@ import datetime as dt
 
 import pytest
 
-import engine
 from conftest import AS_OF
 
 HEADER = """policy t version "1"
