@@ -40,3 +40,40 @@ def test_cases_pass_and_cover_the_policy(path):
     unfired = [r.id for r in policy.plan.rules if r.id not in fired]
     assert not unfired, f"no case fires {unfired}"
     assert any("reject" in c for c in doc["cases"]), "no case of a rejected record"
+
+
+def _samples():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("generate", ROOT / "examples" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATE = _samples()
+
+
+def test_every_policy_has_sample_data():
+    shipped = {p.stem for p in POLICIES} - {"rfm"}  # RFM runs on the real CDNOW customers
+    assert shipped == set(GENERATE.SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATE.SAMPLES))
+def test_policy_runs_on_its_sample_with_only_the_planted_rejects(name):
+    policy = engine.load_policy(ROOT / "policies" / f"{name}.rules")
+    result = engine.evaluate_file(policy, data=str(ROOT / "examples" / f"{name}.csv"), as_of="2026-11-22",
+                                  sink=lambda rows, columns, fmt: list(rows))
+    assert result.rejected == GENERATE.BAD_ROWS[name], [r.reason for r in result.rejects]
+    assert result.rows_in == result.decided + result.rejected
+    assert all(r.field and r.reason for r in result.rejects)
+    assert [r.row for r in result.rejects] == list(range(result.rows_in - result.rejected, result.rows_in))
+    for segment, counter in result.counts.items():
+        assert sum(n for m, n in counter.items() if m is not None) > 0, f"{segment} is never set on the sample"
+
+
+def test_rfm_runs_on_the_real_cdnow_customers():
+    policy = engine.load_policy(ROOT / "policies" / "rfm.rules")
+    result = engine.evaluate_file(policy, data=str(ROOT / "examples" / "cdnow_customers.csv"), as_of="1998-06-30",
+                                  sink=lambda rows, columns, fmt: list(rows))
+    assert (result.rows_in, result.rejected) == (23570, 0)
+    assert result.counts["rfm"]["champions"] > 0 and result.counts["rfm"]["lost"] > 0
