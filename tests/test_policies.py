@@ -77,3 +77,12 @@ def test_rfm_runs_on_the_real_cdnow_customers():
                                   sink=lambda rows, columns, fmt: list(rows))
     assert (result.rows_in, result.rejected) == (23570, 0)
     assert result.counts["rfm"]["champions"] > 0 and result.counts["rfm"]["lost"] > 0
+
+
+def test_catalog_is_up_to_date():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("catalog", ROOT / "docs" / "catalog.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.catalog() == (ROOT / "docs" / "policies.md").read_text(encoding="utf-8"), \
+        "docs/policies.md is stale: run `python docs/catalog.py`"
