@@ -70,14 +70,14 @@ def test_check_reports_every_error_with_caret_and_exit_1(tmp_path):
     assert "error[E101]: unknown name `order_12m`" in out.stdout
     assert "did you mean `orders_12m`?" in out.stdout
     assert "error[E201]" in out.stdout and "write the number without quotes" in out.stdout
-    assert f"{bad}:24:15" in out.stdout and "^^^^^^^^^" in out.stdout
+    assert f"{bad}:26:15" in out.stdout and "^^^^^^^^^" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
     js = rules("check", bad, "--format", "json")
     assert js.returncode == 1
     found = json.loads(js.stdout)
     assert {d["code"] for d in found} >= {"E101", "E201", "W401"}
     e101 = next(d for d in found if d["code"] == "E101")
-    assert (e101["line"], e101["column"], e101["file"]) == (24, 15, str(bad))
+    assert (e101["line"], e101["column"], e101["file"]) == (26, 15, str(bad))
 
 
 def test_syntax_error_is_not_a_traceback(tmp_path):
