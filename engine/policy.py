@@ -39,8 +39,7 @@ class Policy:
         self.backend = backend
         self.populations = populations
         self._exe = compile_plan(plan, backend)
-        self._segments = plan.segments
-        self._seg_names = tuple(s.name for s in self._segments)
+        self._seg_names = tuple(s.name for s in plan.segments)
         self._out_names = tuple(o.name for o in plan.outputs)
 
     @property

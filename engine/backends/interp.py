@@ -130,23 +130,21 @@ class _Env:
         a = self.eval(n.arg)
         return None if a is None else not a
 
-    def e_And(self, n):
+    def _logic(self, n, stop: bool):
+        """Three-valued and (stop=False) / or (stop=True), left to right, stopping at the deciding value."""
         unknown = False
         for arg in n.args:
             v = self.eval(arg)
-            if v is False:
-                return False
+            if v is stop:
+                return stop
             unknown = unknown or v is None
-        return None if unknown else True
+        return None if unknown else not stop
+
+    def e_And(self, n):
+        return self._logic(n, False)
 
     def e_Or(self, n):
-        unknown = False
-        for arg in n.args:
-            v = self.eval(arg)
-            if v is True:
-                return True
-            unknown = unknown or v is None
-        return None if unknown else False
+        return self._logic(n, True)
 
     def e_In(self, n):
         x = self.eval(n.arg)
