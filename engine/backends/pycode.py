@@ -193,7 +193,8 @@ class _Codegen:
             for i, rule in reversed(conds):
                 tail = [py.If(self.truth(rule.cond), choose(rule), tail)]
             return tail
-        if step.hit == "all" and [r.member for _, r in conds] == [m for m in step.members if m != getattr(otherwise, "member", None)]:
+        tagged = [m for m in step.members if otherwise is None or m != otherwise.member]
+        if step.hit == "all" and [r.member for _, r in conds] == tagged:  # one rule per member, in order
             return self.tags(step, var, label, conds, otherwise)
         held = self.temp()
         stmts: list[py.stmt] = [_assign(held, py.List([], py.Load()))]
