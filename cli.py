@@ -164,17 +164,8 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
     def sink(rows, columns, fmt_):
         if fmt_ == "table":
             click.echo(render_table([[r[c] for c in columns] for r in rows], columns))
-        elif fmt_ == "json":
-            click.echo(json.dumps(list(rows), ensure_ascii=False, indent=2))
-        elif fmt_ == "jsonl":
-            for r in rows:
-                click.echo(json.dumps(r, ensure_ascii=False))
         else:
-            import csv
-            w = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: _cell(v) if v is not None else "" for k, v in r.items()})
+            engine.write_stream(sys.stdout, rows, columns, fmt_)
 
     try:
         result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,

@@ -179,25 +179,30 @@ def _jsonable(value):
 
 
 def write_rows(path, rows: Iterable[dict], columns: list[str], format: str, *, encoding: str = "utf-8") -> int:
-    """Write rows atomically as csv / tsv / jsonl / json; return how many were written."""
-    count = 0
+    """Write rows atomically to a file as csv / tsv / jsonl / json; return how many were written."""
     with atomic_write(path, encoding) as f:
-        if format in ("csv", "tsv"):
-            w = csv.writer(f, delimiter="\t" if format == "tsv" else ",", lineterminator="\n")
-            w.writerow(columns)
-            for row in rows:
-                w.writerow([_cell(row.get(c)) for c in columns])
-                count += 1
-        elif format == "jsonl":
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
-                count += 1
-        elif format == "json":
-            f.write("[")
-            for row in rows:
-                f.write(("\n" if not count else ",\n") + json.dumps(row, ensure_ascii=False, default=_jsonable))
-                count += 1
-            f.write("\n]\n")
-        else:
-            raise InputFileError(f"{path}: unknown output format `{format}`; use csv, tsv, json or jsonl")
+        return write_stream(f, rows, columns, format)
+
+
+def write_stream(f: IO, rows: Iterable[dict], columns: list[str], format: str) -> int:
+    """Write rows to an open text stream (a file, stdout) as csv / tsv / jsonl / json; return the count."""
+    count = 0
+    if format in ("csv", "tsv"):
+        w = csv.writer(f, delimiter="\t" if format == "tsv" else ",", lineterminator="\n")
+        w.writerow(columns)
+        for row in rows:
+            w.writerow([_cell(row.get(c)) for c in columns])
+            count += 1
+    elif format == "jsonl":
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+            count += 1
+    elif format == "json":
+        f.write("[")
+        for row in rows:
+            f.write(("\n" if not count else ",\n") + json.dumps(row, ensure_ascii=False, default=_jsonable))
+            count += 1
+        f.write("\n]\n")
+    else:
+        raise InputFileError(f"unknown output format `{format}`; use csv, tsv, json or jsonl")
     return count
