@@ -174,6 +174,9 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
     except ValueError as exc:  # a bad --as-of
         raise _Fail(str(exc)) from None
     summary_to = sys.stdout if out else sys.stderr
+    if result.absent:
+        click.echo(f"note: no column for {', '.join(result.absent)}; missing (or the default) in every row",
+                   err=True)
     counts = f"{result.rows_in} rows: {result.decided} decided, {result.rejected} rejected"
     if result.with_errors:
         counts += f", {result.with_errors} with rule conflicts (see the errors column)"

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 from .decision import Decision, Reject
-from .io import format_from_path, read_records, write_rows
+from .io import InputFileError, format_from_path, read_records, write_rows
 from .policy import Policy
 
 REJECT_COLUMNS = ["row", "key", "field", "value", "reason"]
@@ -23,6 +25,7 @@ class BatchResult:
     with_errors: int = 0
     counts: dict[str, Counter] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # optional fields with no column in the file
 
 
 def tally(policy: Policy, results: Iterable[Decision | Reject], result: BatchResult) -> Iterable[Decision]:
@@ -46,6 +49,38 @@ def tally(policy: Policy, results: Iterable[Decision | Reject], result: BatchRes
         yield r
 
 
+def check_columns(policy: Policy, records: Iterator[dict], name: str) -> tuple[Iterable[dict], list[str]]:
+    """Compare a CSV's header with the input schema before deciding anything.
+
+    A required field with no column would reject every row: that is an InputFileError naming
+    the column the policy looks for and what the file has. Optional fields with no column are
+    returned, to be reported.
+    """
+    first = next(records, None)
+    if first is None:
+        return iter(()), []
+    header = list(first)
+    missing, absent = [], []
+    for spec in policy.plan.fields:
+        if spec.name not in first and (spec.column is None or spec.column not in first):
+            (absent if spec.optional or spec.default is not None else missing).append(spec)
+    if missing:
+        hint = ""
+        for spec in missing:
+            close = [c for want in (spec.column, spec.name) if want
+                     for c in difflib.get_close_matches(want, header, n=1, cutoff=0.5)]
+            if close:
+                hint = f"; did you mean “{close[0]}”? (map it with `from \"{close[0]}\"` in the policy)"
+                break
+        raise InputFileError(f"{name} has no column for {', '.join(map(_wanted, missing))}, which the policy "
+                             f"needs (the file's columns: {', '.join(header)}){hint}")
+    return itertools.chain([first], records), [_wanted(s) for s in absent]
+
+
+def _wanted(spec) -> str:
+    return f"`{spec.name}`" + (f" or “{spec.column}”" if spec.column else "")
+
+
 def evaluate_file(policy: Policy, *, data: str | None = None, stream: IO | None = None, records: list | None = None,
                   out: str | None = None, out_format: str | None = None, rejects: str | None = None,
                   as_of: dt.date | str | None = None, encoding: str | None = None, sink=None,
@@ -56,9 +91,11 @@ def evaluate_file(policy: Policy, *, data: str | None = None, stream: IO | None 
     Rejects go to the `rejects` file when given (and are always kept on the result). Population
     functions rank against this batch unless `rank_in_batch` is False (then frozen stats are needed).
     """
+    result = BatchResult()
     if records is None:
         records = read_records(data, encoding=encoding, stream=stream if data is None else None)
-    result = BatchResult()
+        if data is not None and format_from_path(data) in ("csv", "tsv"):
+            records, result.absent = check_columns(policy, records, data)
     decisions = tally(policy, policy.evaluate_many(records, as_of=as_of, rank_in_batch=rank_in_batch), result)
     fmt = out_format or (format_from_path(out) if out else "jsonl")
     if fmt in ("csv", "tsv", "table"):

@@ -250,3 +250,16 @@ def test_example_data_is_generated_deterministically(tmp_path):
     assert len(written) >= 17
     for name in written:
         assert (tmp_path / name).read_bytes() == (ROOT / "examples" / name).read_bytes(), name
+
+
+def test_a_csv_without_a_needed_column_is_refused_up_front(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "近12个月订单数"} | {"订单数": "3"} for r in RECORDS[:2]]
+    data = write_csv(tmp_path / "no_orders.csv", rows)
+    out = rules("eval", POLICY, "--data", data, "--out", tmp_path / "o.csv")
+    assert out.returncode == 2
+    assert "no column for `orders_12m` or “近12个月订单数”" in out.stderr
+    assert "did you mean “订单数”" in out.stderr and not (tmp_path / "o.csv").exists()
+    optional_gone = write_csv(tmp_path / "no_aov.csv", [{k: v for k, v in r.items() if k != "avg_order_value"}
+                                                        for r in RECORDS[:2]])
+    out = rules("eval", POLICY, "--data", optional_gone, "--format", "csv", "--as-of", "2026-11-22")
+    assert out.returncode == 0 and "note: no column for `avg_order_value`" in out.stderr
