@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Expressions, a_type, type_help
-from .types import NUMBER, Type, assignable, equatable, orderable
+from .types import Type, assignable, equatable, orderable
 
 COMBINES_NUMERIC = ("sum", "min", "max")
 
@@ -289,7 +289,7 @@ class _Checker(Expressions):
                          help="remove the `clamp`, or declare the output as an int or number")
             else:
                 for bound in out.clamp:
-                    self.constant(bound, NUMBER, "clamp bound")
+                    self.constant(bound, t, "clamp bound")
 
     def constant(self, node: ast.Expr, t: Type, what: str) -> None:
         if isinstance(node, ast.Unary) and node.op == "-" and isinstance(node.operand, ast.Number):

@@ -8,7 +8,7 @@ from . import ast, ir
 from .checker import CheckedPolicy, type_from_ref
 from .functions import REGISTRY
 from .source import Source
-from .types import NUMBER, Type
+from .types import Type
 
 _CMP = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
@@ -148,7 +148,7 @@ class _Lowerer:
             default = self.constant(out.default, t) if out.default is not None else None
         clamp = None
         if out.clamp is not None:
-            clamp = tuple(float(self.constant(b, NUMBER)) for b in out.clamp)
+            clamp = tuple(self.constant(b, t) for b in out.clamp)  # ints for an int output
         return ir.OutputSpec(out.name.name, t, default, out.combine, clamp, out.label)
 
     # ---- tables

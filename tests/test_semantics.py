@@ -3,6 +3,8 @@ import datetime as dt
 
 import pytest
 
+import engine
+
 from conftest import AS_OF
 
 HEADER = """policy t version "1"
@@ -280,3 +282,12 @@ let twice = x * 2
 segment early { hi : twice > 10  lo : otherwise }
 """)
     assert p.evaluate({"x": 6}, as_of=AS_OF).segments == {"late": "yes", "early": "hi"}
+
+
+def test_clamp_keeps_an_int_output_an_int(make):
+    p = make('policy t version "1"\ninput r { x : int }\noutput n : int = 0 combine sum clamp 0 .. 3\n'
+             'strategy s { when x > 0 then n = x }\n')
+    assert [p.evaluate({"x": x}, as_of=AS_OF).outputs["n"] for x in (5, 2, -1)] == [3, 2, 0]
+    assert type(p.evaluate({"x": 5}, as_of=AS_OF).outputs["n"]) is int
+    with pytest.raises(engine.PolicyError, match="E203"):
+        make('policy t version "1"\ninput r { x : int }\noutput n : int = 0 clamp 0 .. 2.5\n')
