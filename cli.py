@@ -193,6 +193,31 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
         click.echo(_summary(p, result), err=summary_to is sys.stderr)
 
 
+@cli.command("explain")
+@click.argument("policy", type=click.Path())
+@click.option("--record", required=True, help="The record as a JSON object.")
+@click.option("--as-of", help="The date to decide as of, YYYY-MM-DD (default: today).")
+@click.option("--stats", type=click.Path(), help="Frozen populations from `rules fit` (for quintile, ntile, …).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain_cmd(policy, record, as_of, stats, fmt) -> None:
+    """Show why a record gets its segments and outputs: every rule, whether it held, what it read."""
+    p = _load(policy)
+    if stats is not None:
+        p = p.with_stats(stats)
+    try:
+        obj = json.loads(record)
+    except ValueError as exc:
+        raise _Fail(f"--record is not valid JSON: {exc}") from None
+    try:
+        view = engine.explain(p, obj, as_of=as_of)
+    except engine.RecordError as exc:
+        click.echo(f"rejected: {exc.reason}", err=True)
+        sys.exit(1)
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    click.echo(json.dumps(view, ensure_ascii=False, indent=2) if fmt == "json" else engine.render_explanation(view))
+
+
 @cli.command("fit")
 @click.argument("policy", type=click.Path())
 @click.option("--data", required=True, type=click.Path(), help="The records to rank against (CSV, JSON, JSONL).")
