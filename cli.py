@@ -1,4 +1,4 @@
-"""The `rules` command: check, test, eval and compile policies. Thin: parse arguments, call engine, render.
+"""The `rules` command: check, test, eval, explain, compile and fit. Thin: parse arguments, call engine, render.
 
 Exit codes: 0 clean, 1 findings (policy errors, failing cases), 2 usage or internal error.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import unicodedata
 from pathlib import Path
 
 import click
@@ -15,12 +14,8 @@ import click
 import engine
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _pad(text: str, width: int, right: bool = False) -> str:
-    gap = " " * max(0, width - _width(text))
+    gap = " " * max(0, width - engine.display_width(text))
     return gap + text if right else text + gap
 
 
@@ -39,7 +34,8 @@ def _cell(value) -> str:
 def render_table(rows: list[list], headers: list[str], numeric: set[int] = frozenset()) -> str:
     """A plain aligned text table; CJK characters count two columns."""
     cells = [[_cell(v) for v in r] for r in rows]
-    widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    widths = [max([engine.display_width(h)] + [engine.display_width(r[i]) for r in cells])
+              for i, h in enumerate(headers)]
     line = lambda vals: "  ".join(_pad(v, widths[i], i in numeric) for i, v in enumerate(vals)).rstrip()  # noqa: E731
     out = [line(headers), "  ".join("-" * w for w in widths)]
     out.extend(line(r) for r in cells)

@@ -8,7 +8,7 @@
 from .backends import BACKENDS
 from .batch import BatchResult, evaluate_file
 from .decision import Decision, Reject
-from .diagnostics import Diagnostic, PolicyError, render as render_diagnostic, to_json as diagnostic_json
+from .diagnostics import Diagnostic, PolicyError, display_width, render as render_diagnostic, to_json as diagnostic_json
 from .explain import explain, render as render_explanation
 from .io import InputFileError, read_records, write_rows, write_stream
 from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, compile_policy, load_compiled,
@@ -21,7 +21,7 @@ __version__ = ENGINE_VERSION
 
 __all__ = [
     "ArtifactError", "BACKENDS", "BatchResult", "Decision", "Diagnostic", "ENGINE_VERSION", "InputFileError",
-    "Policy", "PopulationError", "PolicyError", "RecordError", "Reject", "check_file", "compile_policy", "diagnostic_json",
-    "evaluate_file", "explain", "find_case_files", "load_compiled", "load_policy", "read_records", "render_diagnostic", "render_explanation", "run_case_file",
-    "write_rows", "write_stream",
+    "Policy", "PolicyError", "PopulationError", "RecordError", "Reject", "check_file", "compile_policy",
+    "diagnostic_json", "display_width", "evaluate_file", "explain", "find_case_files", "load_compiled", "load_policy",
+    "read_records", "render_diagnostic", "render_explanation", "run_case_file", "write_rows", "write_stream",
 ]

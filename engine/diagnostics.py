@@ -69,7 +69,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     """Terminal columns a string takes: CJK wide and full-width characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
@@ -80,8 +80,8 @@ def render(diag: Diagnostic, source: Source) -> str:
     text = source.line_text(line)
     end_line, _ = source.line_col(max(diag.span.end - 1, diag.span.start))
     stop = len(text) + 1 if end_line != line else source.line_col(diag.span.end)[1]
-    pad = _width(text[: col - 1])
-    carets = max(1, _width(text[col - 1 : stop - 1]))
+    pad = display_width(text[: col - 1])
+    carets = max(1, display_width(text[col - 1 : stop - 1]))
     gutter = " " * len(str(line))
     out = [
         f"{diag.severity}[{diag.code}]: {diag.message}",

@@ -127,3 +127,7 @@ def test_generated_code_cannot_be_injected():
     p = engine.compile_policy(nasty)
     assert p.evaluate({"x": '"); import os; ("'}, as_of=AS_OF).labels["s"] == "__import__('os')"
     assert "import os" not in p._exe.source.replace("'\"); import os; (\"'", "")
+
+
+def test_public_api_is_complete():
+    assert all(hasattr(engine, name) for name in engine.__all__)
