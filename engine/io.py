@@ -2,6 +2,7 @@
 writes them), JSON and JSONL; every output written atomically."""
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import datetime as dt
@@ -43,16 +44,21 @@ def detect_encoding(data: bytes) -> str:
     raise InputFileError("the file is neither UTF-8 nor GBK/GB18030; pass --encoding")
 
 
-def _decode(data: bytes, encoding: str | None, name: str) -> str:
+def _codec(data: bytes, encoding: str | None, name: str) -> tuple[str, str]:
+    """The encoding to report and the codec to decode with (a UTF-8 BOM is always skipped)."""
     if encoding is None:
         encoding = detect_encoding(data[: 1 << 20])
-        if encoding == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
-            encoding = "utf-8-sig"
     try:
-        codec = encoding if encoding.lower().replace("_", "-") != "utf-8" else "utf-8-sig"
-        return data.decode(codec)
+        codecs.lookup(encoding)
     except LookupError:
         raise InputFileError(f"{name}: unknown encoding `{encoding}`; try utf-8, gbk or gb18030") from None
+    return encoding, "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def _decode(data: bytes, encoding: str | None, name: str) -> str:
+    encoding, codec = _codec(data, encoding, name)
+    try:
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputFileError(f"{name} is not valid {encoding} at line {line}; pass --encoding "
@@ -69,11 +75,15 @@ def read_records(path=None, *, format: str | None = None, encoding: str | None =
         name = str(path)
         fmt = format or format_from_path(path)
         try:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as f:
+                head = f.read(1 << 20)
         except FileNotFoundError:
             raise InputFileError(f"no such file: {path}") from None
         except OSError as exc:
             raise InputFileError(f"{path}: cannot read it ({exc.strerror})") from None
+        if fmt in ("csv", "tsv", "jsonl"):  # read as it goes, for files of millions of rows
+            return _streamed(Path(path), fmt, *_codec(head, encoding, name))
+        data = Path(path).read_bytes()
     elif stream is not None:
         name = "<stdin>"
         fmt = format or "jsonl"
@@ -92,8 +102,24 @@ def read_records(path=None, *, format: str | None = None, encoding: str | None =
     raise InputFileError(f"{name}: unknown format `{fmt}`; use csv, tsv, json or jsonl")
 
 
-def _csv(text: str, name: str, delimiter: str) -> Iterator[dict]:
-    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+def _streamed(path: Path, fmt: str, encoding: str, codec: str) -> Iterator[dict]:
+    """Records read from the file as they are needed; a decoding error names its line."""
+    name = str(path)
+    try:
+        with open(path, encoding=codec, newline="") as f:
+            if fmt == "jsonl":
+                yield from _jsonl(f, name)
+            else:
+                yield from _csv(f, name, "\t" if fmt == "tsv" else ",")
+    except UnicodeDecodeError:
+        _decode(path.read_bytes(), encoding, name)  # raises InputFileError with the exact line
+        raise
+
+
+def _csv(text, name: str, delimiter: str) -> Iterator[dict]:
+    """Rows of CSV text (a string or an open text file) as dicts keyed by the header."""
+    lines = _io.StringIO(text, newline="") if isinstance(text, str) else text
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -133,8 +159,9 @@ def _json(text: str, name: str) -> list:
     raise InputFileError(f"{name}: expected a JSON object or an array of objects")
 
 
-def _jsonl(text: str, name: str) -> Iterator[dict]:
-    for number, line in enumerate(text.splitlines(), 1):
+def _jsonl(text, name: str) -> Iterator[dict]:
+    """One record per line of JSONL text (a string or an open text file)."""
+    for number, line in enumerate(text.splitlines() if isinstance(text, str) else text, 1):
         if not line.strip():
             continue
         try:

@@ -89,3 +89,14 @@ def test_write_then_read_back(tmp_path, fmt):
         assert back == {"k": "客户一", "n": "0.1", "flag": "true", "d": "2026-11-22", "tags": "a;b", "none": None}
     else:
         assert back == {"k": "客户一", "n": 0.1, "flag": True, "d": "2026-11-22", "tags": ["a", "b"], "none": None}
+
+
+def test_a_late_non_utf8_row_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "late.csv"
+    ascii_rows = "".join(f"{i},customer-{i:06d}\n" for i in range(60_000))  # well past the 1 MiB sniffed
+    path.write_bytes(b"id,name\n" + ascii_rows.encode() + "60000,王先生\n".encode("gbk"))
+    rows = read_records(path)
+    assert next(rows) == {"id": "0", "name": "customer-000000"}
+    with pytest.raises(InputFileError, match="not valid utf-8 at line 60002; pass --encoding"):
+        list(rows)
+    assert list(read_records(path, encoding="gb18030"))[-1] == {"id": "60000", "name": "王先生"}
