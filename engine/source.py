@@ -26,7 +26,7 @@ class Source:
         """The text of a 1-based line, without its newline."""
         start = self._line_starts[line - 1]
         end = self.text.find("\n", start)
-        return self.text[start:] if end < 0 else self.text[start:end]
+        return (self.text[start:] if end < 0 else self.text[start:end]).rstrip("\r")
 
 
 @dataclass(frozen=True)

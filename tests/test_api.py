@@ -131,3 +131,11 @@ def test_generated_code_cannot_be_injected():
 
 def test_public_api_is_complete():
     assert all(hasattr(engine, name) for name in engine.__all__)
+
+
+def test_windows_line_endings(tmp_path):
+    text = (ROOT / "policies" / "customer_value.rules").read_text(encoding="utf-8").replace("\n", "\r\n")
+    assert engine.compile_policy(text).evaluate(GOOD, as_of=AS_OF).segments["value_tier"] == "A"
+    with pytest.raises(engine.PolicyError) as err:
+        engine.compile_policy(text.replace("orders_12m >= 1\r\n", "order_12m >= 1\r\n"), "crlf.rules")
+    assert "\r" not in err.value.render() and "did you mean `orders_12m`?" in err.value.render()
