@@ -18,6 +18,7 @@ from .types import Type
 _NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?([eE][+-]?\d+)?(%|万|亿)?$")
 _SCALE = {"%": Decimal("0.01"), "万": Decimal(10_000), "亿": Decimal(100_000_000)}
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1  # ints are 64-bit, as SQL BIGINT
 _TRUE = {"true", "yes", "y", "1", "t", "是", "真"}
 _FALSE = {"false", "no", "n", "0", "f", "否", "假"}
 
@@ -29,8 +30,14 @@ class RecordError(ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        self.reason = message or f"{field}: {value!r} is not {expected}"
+        self.reason = message or f"{field}: {shown(value)} is not {expected}"
         super().__init__(self.reason)
+
+
+def shown(value) -> str:
+    """A value as a reject's reason quotes it, cut short if it is long."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def describe(t: Type) -> str:
@@ -69,21 +76,31 @@ def coerce(spec: FieldSpec, value):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
     elif kind == "int":
+        number = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
             d = _parse_number(value.strip())
             if d is not None and d == d.to_integral_value():
-                return int(d)
+                number = int(d)
+        if number is not None:
+            if INT_MIN <= number <= INT_MAX:
+                return number
+            raise RecordError(spec.name, value, describe(t), f"{spec.name}: {shown(value)} is too large for a whole "
+                                                             f"number (the limit is ±9.2×10¹⁸, as in SQL BIGINT)")
     elif kind == "number":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        if isinstance(value, str):
-            d = _parse_number(value.strip())
-            if d is not None:
-                return float(d)
+        number = None
+        try:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = float(value)
+            elif isinstance(value, str) and (d := _parse_number(value.strip())) is not None:
+                number = float(d)
+        except OverflowError:
+            number = None
+        if number is not None and math.isfinite(number):
+            return number
     elif kind == "bool":
         if isinstance(value, bool):
             return value
@@ -148,7 +165,7 @@ def coercer(spec: FieldSpec):
                 except ValueError:
                     pass
                 else:
-                    if kind == "int" or math.isfinite(number):
+                    if (INT_MIN <= number <= INT_MAX) if kind == "int" else math.isfinite(number):
                         return number
             return coerce(spec, value)
     elif kind == "bool":

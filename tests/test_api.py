@@ -56,6 +56,9 @@ def test_records_are_coerced_from_text(policy):
     ({"annual_spend": None}, "annual_spend", "required field is missing"),
     ({"is_vip": "maybe"}, "is_vip", "true or false"),
     ({"annual_spend": float("nan")}, "annual_spend", "not a number"),
+    ({"annual_spend": "1e400"}, "annual_spend", "not a number"),
+    ({"orders_12m": 10 ** 30}, "orders_12m", "too large for a whole number"),
+    ({"orders_12m": "9" * 60}, "orders_12m", "'999999999999999999999999999999999999… is too large"),
 ])
 def test_bad_records_raise_record_error(policy, change, field, words):
     with pytest.raises(engine.RecordError) as err:

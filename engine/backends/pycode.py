@@ -15,7 +15,7 @@ import math
 from .. import ir
 from ..functions import REGISTRY, compile_regex
 from ..population import require
-from ..records import RecordError, coercer
+from ..records import INT_MAX, INT_MIN, RecordError, coercer
 from ..decision import Decision
 from .runtime import date_shift, in_list, resolve
 
@@ -158,9 +158,10 @@ class _Codegen:
         kind = spec.type.kind
         cls = py.Attribute(_name(var), "__class__", py.Load())
         branch: list[py.stmt] = [_assign(var, py.Call(self.bind(coercer(spec)), [_name(var)], []))]
+        in_range = py.Compare(self.bind(INT_MIN), [py.LtE(), py.LtE()], [_name(var), self.bind(INT_MAX)])
         if kind == "number":
-            branch = [py.If(py.Compare(cls, [py.Is()], [self.bind(int)]),
-                            [_assign(var, py.Call(self.bind(float), [_name(var)], []))], branch)]
+            is_int = py.BoolOp(py.And(), [py.Compare(cls, [py.Is()], [self.bind(int)]), in_range])
+            branch = [py.If(is_int, [_assign(var, py.Call(self.bind(float), [_name(var)], []))], branch)]
         if spec.default is not None or spec.optional:
             fill = [_assign(var, self.value(spec.default))] if spec.default is not None else [py.Pass()]
             branch = [py.If(_is(_name(var), None), fill, branch)]
@@ -169,6 +170,8 @@ class _Codegen:
             if kind == "number":  # NaN and infinities are not numbers a record may hold
                 finite = py.Compare(self.bind(-math.inf), [py.Lt(), py.Lt()], [_name(var), self.bind(math.inf)])
                 ok = py.BoolOp(py.And(), [ok, finite])
+            elif kind == "int":
+                ok = py.BoolOp(py.And(), [ok, in_range])
         elif kind == "enum":
             ok = py.BoolOp(py.And(), [py.Compare(cls, [py.Is()], [self.bind(str)]),
                                       py.Compare(_name(var), [py.In()], [self.bind(frozenset(spec.type.members))])])
