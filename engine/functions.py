@@ -119,6 +119,10 @@ def months_since(d: dt.date, as_of: dt.date) -> int:
 
 def round_half_away(x: float, digits: int = 0) -> float:
     """Round half away from zero, as SQL's ROUND does (Python's round() rounds half to even)."""
+    if digits > 300:  # beyond any double's precision: nothing to round
+        return float(x)
+    if digits < -300:
+        return 0.0
     scale = 10.0 ** digits
     v = abs(x) * scale
     r = math.floor(v)

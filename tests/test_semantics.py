@@ -291,3 +291,9 @@ def test_clamp_keeps_an_int_output_an_int(make):
     assert type(p.evaluate({"x": 5}, as_of=AS_OF).outputs["n"]) is int
     with pytest.raises(engine.PolicyError, match="E203"):
         make('policy t version "1"\ninput r { x : int }\noutput n : int = 0 clamp 0 .. 2.5\n')
+
+
+def test_round_to_extreme_digits_does_not_crash(make):
+    p = make('policy t version "1"\ninput r { x : number  d : int }\noutput y : number?\n'
+             'strategy s { when true then y = round(x, d) }\n')
+    assert [p.evaluate({"x": 2.5, "d": d}, as_of=AS_OF).outputs["y"] for d in (400, -400, 0)] == [2.5, 0.0, 3.0]
