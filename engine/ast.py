@@ -25,7 +25,7 @@ class Ident(Node):
 
 @dataclass(frozen=True)
 class Expr(Node):
-    pass
+    """Any expression."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Bool(Expr):
 
 @dataclass(frozen=True)
 class Today(Expr):
-    pass
+    """The as-of date."""
 
 
 @dataclass(frozen=True)

@@ -272,8 +272,6 @@ class _Checker(Expressions):
             if t.kind != "int":
                 self.err("E207", f"`combine count` gives an int, but `{name}` is declared {t}", out.type,
                          help="declare it `: int`")
-        elif out.combine == "list":
-            pass
         elif out.combine in COMBINES_NUMERIC and not (t.numeric or (out.combine != "sum" and t.kind == "date")):
             self.err("E207", f"`combine {out.combine}` needs a number, but `{name}` is {t}", out.type,
                      help="use `combine first` or `combine last` for values that do not add up")

@@ -15,7 +15,7 @@ from .types import Type
 
 @dataclass(frozen=True)
 class Expr:
-    pass
+    """Any plan expression; every concrete one has a `nullable` flag."""
 
 
 @dataclass(frozen=True)
