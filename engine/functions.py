@@ -125,6 +125,8 @@ def round_half_away(x: float, digits: int = 0) -> float:
         return 0.0
     scale = 10.0 ** digits
     v = abs(x) * scale
+    if v >= 4503599627370496.0:  # 2**52: already whole at this scale (and no floor of infinity)
+        return float(x)
     r = math.floor(v)
     if v - r >= 0.5:
         r += 1

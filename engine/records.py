@@ -10,17 +10,29 @@ import datetime as dt
 import json
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from .ir import FieldSpec
 from .types import Type
 
-_NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?([eE][+-]?\d+)?(%|万|亿)?$")
-_SCALE = {"%": Decimal("0.01"), "万": Decimal(10_000), "亿": Decimal(100_000_000)}
-_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+# Patterns shared with the SQL validation (engine/sql/validate.py): written so Python's `re` and
+# RE2 read them alike (ASCII digits; whitespace as Python's str.strip() sees it).
+NUMBER_PATTERN = r"^[+-]?(([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?(%|万|亿)?$"
+NUMBER_PARTS = r"^([+-]?)([0-9,]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?(%|万|亿)?$"
+DATE_PATTERN = (r"^([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?"
+                r"(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$")
+SPACE_CLASS = "[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_NUMBER = re.compile(NUMBER_PATTERN)
+_PARTS = re.compile(NUMBER_PARTS)
+_PLAIN_INT = re.compile(r"^[+-]?[0-9]+$")
+_SHIFT = {"%": -2, "万": 4, "亿": 8}
+_DATE = re.compile(DATE_PATTERN)
 INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1  # ints are 64-bit, as SQL BIGINT
-_TRUE = {"true", "yes", "y", "1", "t", "是", "真"}
-_FALSE = {"false", "no", "n", "0", "f", "否", "假"}
+WHOLE_LIMIT = 2.0 ** 53  # an int written with a point, exponent or unit is read as a double first
+BOOL_WORDS = {True: ("true", "yes", "y", "1", "t", "是", "真"), False: ("false", "no", "n", "0", "f", "否", "假")}
+_strip = str.strip  # the whitespace SPACE_CLASS lists
+_TRUE = set(BOOL_WORDS[True])
+_FALSE = set(BOOL_WORDS[False])
 
 
 class RecordError(ValueError):
@@ -48,16 +60,16 @@ def describe(t: Type) -> str:
     }.get(t.kind) or f"one of {', '.join(t.members)}"
 
 
-def _parse_number(text: str) -> Decimal | None:
-    m = _NUMBER.match(text)
-    if not m:
+def parse_number(text: str) -> float | None:
+    """The double a number cell spells (`1,234.5`, `1e3`, `10%`, `1.5万`), rounded once; None if it is not one.
+
+    万, 亿 and % shift the decimal exponent before the one conversion, as the SQL path does.
+    """
+    if not _NUMBER.match(text):
         return None
-    suffix = m.group(5) or ""
-    try:
-        value = Decimal(text[: len(text) - len(suffix)].replace(",", ""))
-    except InvalidOperation:
-        return None
-    return value * _SCALE[suffix] if suffix else value
+    sign, whole, frac, exponent, unit = _PARTS.match(text).groups()
+    exponent = int(exponent or 0) + _SHIFT.get(unit, 0)
+    return float(f"{sign}{whole.replace(',', '') or '0'}.{frac or ''}e{exponent}")
 
 
 def coerce(spec: FieldSpec, value):
@@ -81,10 +93,14 @@ def coerce(spec: FieldSpec, value):
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
+        elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            number = int(value)
         elif isinstance(value, str):
-            d = _parse_number(value.strip())
-            if d is not None and d == d.to_integral_value():
-                number = int(d)
+            text = _strip(value)
+            if _PLAIN_INT.match(text):
+                number = int(text)
+            elif (x := parse_number(text)) is not None and x.is_integer() and abs(x) <= WHOLE_LIMIT:
+                number = int(x)
         if number is not None:
             if INT_MIN <= number <= INT_MAX:
                 return number
@@ -92,13 +108,13 @@ def coerce(spec: FieldSpec, value):
                                                              f"number (the limit is ±9.2×10¹⁸, as in SQL BIGINT)")
     elif kind == "number":
         number = None
-        try:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            try:
                 number = float(value)
-            elif isinstance(value, str) and (d := _parse_number(value.strip())) is not None:
-                number = float(d)
-        except OverflowError:
-            number = None
+            except OverflowError:
+                number = None
+        elif isinstance(value, str):
+            number = parse_number(_strip(value))
         if number is not None and math.isfinite(number):
             return number
     elif kind == "bool":
@@ -159,7 +175,9 @@ def coercer(spec: FieldSpec):
         convert = int if kind == "int" else float
 
         def fast(value):
-            if value.__class__ is str and value:
+            # int() and float() also take "1_000", "١٢" and ".5e"-less oddities the SQL path refuses:
+            # only plain ASCII without underscores takes the shortcut
+            if value.__class__ is str and value and value.isascii() and "_" not in value:
                 try:
                     number = convert(value)
                 except ValueError:
