@@ -140,9 +140,17 @@ def compile_cmd(policy: str, out: str) -> None:
 @click.option("--stats", type=click.Path(), help="Rank against frozen populations from `rules fit` "
               "(for policies using quintile, ntile or percent_rank) instead of against this batch.")
 @click.option("--summary/--no-summary", default=None, help="Print the segment counts table (default: on a terminal).")
-def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, summary) -> None:
+@click.option("--backend", type=click.Choice(["auto", "duckdb", "python", "interp"]), default="auto", show_default=True,
+              help="duckdb: one SQL query over the whole file (CSV, TSV, Parquet), out of core; python: record by "
+                   "record; interp: the reference interpreter. auto is duckdb for CSV/TSV/Parquet files.")
+@click.option("--table", default="decisions", show_default=True, help="The table to write when --out is a .duckdb file.")
+def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, summary, backend, table) -> None:
     """Decide records with a policy: segments and outputs for each."""
     p = _load(policy)
+    if backend == "auto":
+        backend = "duckdb" if data is not None and engine.duckdb_reads(data) else "python"
+    if backend == "interp":
+        p = p.with_backend("interp")
     if stats is not None:
         p = p.with_stats(stats)
     if record is not None and data is not None:
@@ -164,9 +172,15 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
             engine.write_stream(sys.stdout, rows, columns, fmt_)
 
     try:
-        result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,
-                                      records=records, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
-                                      encoding=encoding, sink=sink, rank_in_batch=record is None)
+        if backend == "duckdb":
+            if data is None:
+                raise _Fail("--backend duckdb reads a file: give --data FILE (CSV, TSV or Parquet)")
+            result = engine.evaluate_duckdb(p, data, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
+                                            encoding=encoding, sink=sink, table=table)
+        else:
+            result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,
+                                          records=records, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
+                                          encoding=encoding, sink=sink, rank_in_batch=record is None)
     except ValueError as exc:  # a bad --as-of
         raise _Fail(str(exc)) from None
     summary_to = sys.stdout if out else sys.stderr
@@ -187,6 +201,25 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
         click.echo(f"rejects -> {rejects}", err=not out)
     if summary or (summary is None and (out is not None or summary_to.isatty())):
         click.echo(_summary(p, result), err=summary_to is sys.stderr)
+
+
+@cli.command("sql")
+@click.argument("policy", type=click.Path())
+@click.option("--dialect", type=click.Choice(list(engine.SQL_DIALECTS)), default="duckdb", show_default=True)
+@click.option("--table", default="customers", show_default=True,
+              help="The table to read, NAME or SCHEMA.NAME; its columns are the input fields (or their `from` names).")
+@click.option("--as-of", help="The date the query decides as of, YYYY-MM-DD (default: today); it is written into the query.")
+@click.option("--stats", type=click.Path(), help="Frozen populations from `rules fit`, written into the query as cut "
+              "points (else quintile, ntile and percent_rank rank over the table).")
+def sql_cmd(policy, dialect, table, as_of, stats) -> None:
+    """Print the policy as one SQL query: a row per table row with segments, outputs, rules fired, rejects."""
+    p = _load(policy)
+    if stats is not None:
+        p = p.with_stats(stats)
+    try:
+        click.echo(p.to_sql(dialect, table, as_of=as_of))
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
 
 
 @cli.command("explain")

@@ -8,6 +8,7 @@
 from .backends import BACKENDS
 from .batch import BatchResult, evaluate_file
 from .decision import Decision, Reject
+from .duck import duckdb_reads, evaluate_duckdb
 from .diagnostics import Diagnostic, PolicyError, display_width, render as render_diagnostic, to_json as diagnostic_json
 from .explain import explain, render as render_explanation
 from .io import InputFileError, read_records, write_rows, write_stream
@@ -15,13 +16,14 @@ from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, compile_
                      load_policy)
 from .population import PopulationError
 from .records import RecordError
+from .sql import DIALECT_NAMES as SQL_DIALECTS, SqlError
 from .testing import find_case_files, run_case_file
 
 __version__ = ENGINE_VERSION
 
 __all__ = [
     "ArtifactError", "BACKENDS", "BatchResult", "Decision", "Diagnostic", "ENGINE_VERSION", "InputFileError",
-    "Policy", "PolicyError", "PopulationError", "RecordError", "Reject", "check_file", "compile_policy",
-    "diagnostic_json", "display_width", "evaluate_file", "explain", "find_case_files", "load_compiled", "load_policy",
+    "Policy", "PolicyError", "PopulationError", "RecordError", "Reject", "SQL_DIALECTS", "SqlError", "check_file",
+    "compile_policy", "diagnostic_json", "display_width", "duckdb_reads", "evaluate_duckdb", "evaluate_file", "explain", "find_case_files", "load_compiled", "load_policy",
     "read_records", "render_diagnostic", "render_explanation", "run_case_file", "write_rows", "write_stream",
 ]

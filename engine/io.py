@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".parquet": "parquet", ".duckdb": "duckdb"}
 
 
 class InputFileError(Exception):
@@ -81,6 +82,8 @@ def read_records(path=None, *, format: str | None = None, encoding: str | None =
             raise InputFileError(f"no such file: {path}") from None
         except OSError as exc:
             raise InputFileError(f"{path}: cannot read it ({exc.strerror})") from None
+        if fmt == "parquet":
+            return _parquet(path)
         if fmt in ("csv", "tsv", "jsonl"):  # read as it goes, for files of millions of rows
             return _streamed(Path(path), fmt, *_codec(head, encoding, name))
         data = Path(path).read_bytes()
@@ -100,6 +103,22 @@ def read_records(path=None, *, format: str | None = None, encoding: str | None =
     if fmt == "jsonl":
         return _jsonl(text, name)
     raise InputFileError(f"{name}: unknown format `{fmt}`; use csv, tsv, json or jsonl")
+
+
+def _parquet(path) -> Iterator[dict]:
+    """Rows of a Parquet file as dicts of Python values (int, float, Decimal, str, date, list …), streamed."""
+    import duckdb
+    con = duckdb.connect()
+    try:
+        cursor = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+        names = [c[0] for c in cursor.description]
+        while batch := cursor.fetchmany(10_000):
+            for values in batch:
+                yield dict(zip(names, values))
+    except duckdb.Error as exc:
+        raise InputFileError(f"{path}: cannot read it as Parquet ({exc})") from None
+    finally:
+        con.close()
 
 
 def _streamed(path: Path, fmt: str, encoding: str, codec: str) -> Iterator[dict]:
@@ -161,7 +180,7 @@ def _json(text: str, name: str) -> list:
 
 def _jsonl(text, name: str) -> Iterator[dict]:
     """One record per line of JSONL text (a string or an open text file)."""
-    for number, line in enumerate(text.splitlines() if isinstance(text, str) else text, 1):
+    for number, line in enumerate(text.split("\n") if isinstance(text, str) else text, 1):  # not splitlines: \u2028 and \x1c are data
         if not line.strip():
             continue
         try:
@@ -231,5 +250,6 @@ def write_stream(f: IO, rows: Iterable[dict], columns: list[str], format: str) -
             count += 1
         f.write("\n]\n")
     else:
-        raise InputFileError(f"unknown output format `{format}`; use csv, tsv, json or jsonl")
+        raise InputFileError(f"the record-by-record backends write csv, tsv, json or jsonl, not {format}; "
+                             f"Parquet and .duckdb outputs come from --backend duckdb")
     return count

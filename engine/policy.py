@@ -151,6 +151,16 @@ class Policy:
         value = record.get(key, record.get(spec.column) if spec.column else None)
         return _plain(value)
 
+    def to_sql(self, dialect: str = "duckdb", table: str = "customers", as_of: dt.date | str | None = None) -> str:
+        """The policy as one SQL query over `table` for a dialect (duckdb, postgres, spark, snowflake, bigquery).
+
+        The query gives one row per table row: the key, segments, outputs, `rules_fired`, `errors`,
+        and `rejected` naming the fields that failed validation. Frozen stats (with_stats) become
+        constants in the query; otherwise population functions rank over the table.
+        """
+        from .sql import to_sql
+        return to_sql(self.plan, dialect, table, _as_of(as_of), self.populations)
+
     # ---- compiled artifacts
     def save(self, path: str | os.PathLike) -> None:
         """Write the compiled artifact (JSON; see docs/artifact.md), atomically."""

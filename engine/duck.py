@@ -1,0 +1,303 @@
+"""`rules eval` in DuckDB: files of millions of rows decided by one SQL query, out of core.
+
+The input file is scanned by DuckDB (CSV as text, Parquet with its own types), validated and
+decided by the query from engine.sql, and the result lands in a temporary table that spills to
+disk. From it come the decisions file, the rejects (their reasons written by the same code as
+the per-record path, from the raw row) and the segment counts.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from .batch import REJECT_COLUMNS, BatchResult, check_columns
+from .io import InputFileError, atomic_write, detect_encoding, format_from_path, write_stream
+from .policy import Policy, _as_of
+from .records import problems
+from .sql import SourceColumn, build_query
+
+MEMORY_LIMIT = "1GB"
+
+
+def duckdb_reads(path: str) -> bool:
+    """Whether the duckdb backend reads this file (by its extension): CSV, TSV or Parquet."""
+    return Path(str(path)).suffix.lower() in (".csv", ".tsv", ".parquet")
+
+
+def connect(temp_dir: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `temp_dir` beyond MEMORY_LIMIT and keeps rows in input order."""
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": temp_dir,
+                                 "preserve_insertion_order": True})
+    return con
+
+
+def _utf8_copy(path: str, encoding: str | None, tmp: str) -> str:
+    """The CSV itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 from Excel), made as a stream."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    found = encoding or detect_encoding(head)
+    if found.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        return path
+    target = os.path.join(tmp, "input.csv")
+    with open(path, encoding=found, newline="") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    return target
+
+
+class _NoRecords(Exception):
+    """A CSV with a header only: nothing for DuckDB to scan (the per-record path writes the empty outputs)."""
+
+
+def open_input(con, policy: Policy, path: str, encoding: str | None, tmp: str):
+    """Register the file as view `_input`; return where each field is read from, the row column, absent fields."""
+    fmt = format_from_path(path)
+    if not Path(path).exists():
+        raise InputFileError(f"no such file: {path}")
+    if fmt in ("csv", "tsv"):
+        from .io import read_records
+        records = read_records(path, encoding=encoding)
+        first_record = next(records, None)
+        if first_record is None:
+            raise _NoRecords
+        header = list(first_record)
+        _, absent = check_columns(policy, iter([first_record]), path)
+        source = _utf8_copy(path, encoding, tmp)
+        # the header is known: no sniffing, every cell as text (as the per-record reader sees it)
+        def option(name, value):
+            return exp.EQ(this=exp.var(name), expression=value)
+        scan = exp.Anonymous(this="READ_CSV", expressions=[
+            exp.Literal.string(source), option("header", exp.true()), option("auto_detect", exp.false()),
+            option("delim", exp.Literal.string("\t" if fmt == "tsv" else ",")),
+            option("quote", exp.Literal.string('"')), option("escape", exp.Literal.string('"')),
+            option("columns", exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(h),
+                                                                     expression=exp.Literal.string("VARCHAR"))
+                                                      for h in header]))])
+        con.execute(exp.Create(this=exp.to_table("_input"), kind="VIEW", expression=exp.select("*").from_(
+            exp.Table(this=scan))).sql("duckdb"))
+        types = {name: "VARCHAR" for name in header}
+        row_column = None
+    elif fmt == "parquet":
+        rel = con.read_parquet(path, file_row_number=True)
+        rel.create_view("_input")
+        types = {name: str(t) for name, t in zip(rel.columns, rel.types) if name != "file_row_number"}
+        absent = [f"`{f.name}`" for f in policy.plan.fields
+                  if f.name not in types and (f.column is None or f.column not in types)]
+        missing = [f for f in policy.plan.fields if f"`{f.name}`" in absent and not f.optional and f.default is None]
+        if missing:
+            raise InputFileError(f"{path} has no column for {', '.join('`' + f.name + '`' for f in missing)}, which "
+                                 f"the policy needs (the file's columns: {', '.join(types)})")
+        row_column = "file_row_number"
+    else:
+        raise InputFileError(f"{path}: the duckdb backend reads CSV, TSV and Parquet; use --backend python for {fmt}")
+    columns = {}
+    for spec in policy.plan.fields:
+        name = spec.name if spec.name in types else spec.column if spec.column in types else None
+        if name is not None:
+            columns[spec.name] = SourceColumn(name, types[name])
+    return columns, row_column, absent
+
+
+def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_format: str | None = None,
+                    rejects: str | None = None, as_of=None, encoding: str | None = None, sink=None,
+                    table: str = "decisions") -> BatchResult:
+    """Decide every row of a CSV or Parquet file in DuckDB; same results and files as batch.evaluate_file."""
+    day = _as_of(as_of)
+    result = BatchResult()
+    for name in policy.segment_names:
+        result.counts[name] = Counter()
+    with tempfile.TemporaryDirectory(prefix="rules-duckdb-") as tmp:
+        con = connect(tmp)
+        try:
+            columns, row_column, result.absent = open_input(con, policy, data, encoding, tmp)
+            query = build_query(policy.plan, "duckdb", exp.to_table("_input"), day, columns,
+                                populations=policy.populations, row_column=row_column, keep_row=True)
+            con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=query,
+                                   properties=exp.Properties(expressions=[exp.TemporaryProperty()])).sql("duckdb"))
+            _count(con, policy, result)
+            result.rejects = list(_rejects(con, policy, row_column))
+            result.rejected = len(result.rejects)
+            fmt = out_format or (format_from_path(out) if out else "jsonl")
+            if out is not None:
+                write_result(con, policy, out, fmt, table, day)
+            elif sink is not None:
+                _to_sink(con, policy, fmt, sink, day)
+            if rejects is not None:
+                with atomic_write(rejects) as f:
+                    write_stream(f, (r.to_dict() for r in result.rejects), REJECT_COLUMNS, format_from_path(rejects))
+        except duckdb.Error as exc:
+            raise InputFileError(f"{data}: {str(exc).splitlines()[0]}") from None
+        except _NoRecords:
+            from .batch import evaluate_file
+            return evaluate_file(policy, data=data, out=out, out_format=out_format, rejects=rejects, as_of=day,
+                                 encoding=encoding, sink=sink)
+        finally:
+            con.close()
+    return result
+
+
+def _key_column(policy: Policy) -> str:
+    return policy.plan.key or "row"
+
+
+def _count(con, policy: Policy, result: BatchResult) -> None:
+    rows_in, decided, with_errors = con.execute(
+        'SELECT count(*), count(*) FILTER (WHERE "rejected" IS NULL), '
+        'count(*) FILTER (WHERE "rejected" IS NULL AND len("errors") > 0) FROM _result').fetchone()
+    result.rows_in, result.decided, result.with_errors = rows_in, decided, with_errors
+    for step in policy.plan.segments:
+        column = exp.column(step.name, quoted=True)
+        if step.hit == "all":
+            value = exp.Unnest(expressions=[exp.Case().when(exp.EQ(this=exp.Anonymous(this="LEN", expressions=[column]),
+                                                                   expression=exp.Literal.number(0)),
+                                                            exp.Array(expressions=[exp.Literal.string("(none)")]))
+                                            .else_(column)])
+        else:
+            value = column
+        inner = exp.select(exp.alias_(value, "v")).from_("_result").where(
+            exp.Is(this=exp.column("rejected", quoted=True), expression=exp.null()))
+        query = exp.select("v", exp.Count(this=exp.Star())).from_(inner.subquery("t")).group_by("v")
+        for member, n in con.execute(query.sql("duckdb")).fetchall():
+            result.counts[step.name][member] += n
+
+
+def _rejects(con, policy: Policy, row_column: str | None):
+    """Rejects with reasons from the per-record validation of the raw row; SQL and Python must agree."""
+    row_expr = (exp.column(row_column, quoted=True) if row_column else
+                exp.Sub(this=exp.Window(this=exp.RowNumber()), expression=exp.Literal.number(1)))
+    star = exp.Star(**({"except": [exp.column(row_column, quoted=True)]} if row_column else {}))
+    raw = exp.select(exp.alias_(row_expr, "_row"), star).from_("_input")
+    bad = exp.select("_row", "rejected").from_("_result").where(
+        exp.Not(this=exp.Is(this=exp.column("rejected"), expression=exp.null())))
+    query = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("r")), exp.column("rejected", table="b")).from_(raw.subquery("r")).join(
+        bad.subquery("b"), on=exp.EQ(this=exp.column("_row", table="r"), expression=exp.column("_row", table="b"))
+    ).order_by(exp.column("_row", table="r"))
+    cursor = con.execute(query.sql("duckdb"))
+    names = [c[0] for c in cursor.description]
+    while batch := cursor.fetchmany(10_000):
+        for values in batch:
+            record = dict(zip(names[1:-1], values[1:-1]))
+            row, fields = values[0], values[-1].split(", ")
+            found = problems(record, policy.plan.fields)
+            if sorted(p.field for p in found) != sorted(fields):
+                raise AssertionError(f"row {row}: DuckDB rejected {fields}, the record check found "
+                                     f"{[p.field for p in found]}; please report this engine bug")
+            yield policy._reject(record, row, found[0])
+
+
+def decisions_select(policy: Policy, fmt: str, day: dt.date) -> exp.Select:
+    """The decided rows of `_result` shaped for an output format: flat for csv / tsv / parquet / duckdb,
+    whole decisions (as Decision.to_dict) for json / jsonl."""
+    plan = policy.plan
+    col = lambda name: exp.column(name, quoted=True)  # noqa: E731
+    lit = exp.Literal.string
+    key = _key_column(policy)
+    if fmt in ("json", "jsonl"):
+        labels = []
+        for step in plan.segments:
+            pairs = [(m, l) for m, l in zip(step.members, step.labels) if l is not None]
+            if step.hit == "all":
+                x = exp.to_identifier("x")
+                label = exp.Anonymous(this="LIST_TRANSFORM", expressions=[col(step.name), exp.Lambda(
+                    this=_label_case(exp.column(x), pairs), expressions=[x])])
+            else:
+                label = _label_case(col(step.name), pairs)
+            labels.append(exp.PropertyEQ(this=exp.to_identifier(step.name, quoted=True), expression=label))
+        struct = lambda names: exp.Struct(expressions=[  # noqa: E731
+            exp.PropertyEQ(this=exp.to_identifier(n, quoted=True), expression=col(n)) for n in names])
+        selected = [
+            exp.alias_(col(key) if plan.key else exp.column("_row"), "key", quoted=True),
+            exp.alias_(exp.column("_row"), "row", quoted=True),
+            exp.alias_(struct(policy.segment_names), "segments", quoted=True),
+            exp.alias_(exp.Struct(expressions=labels), "labels", quoted=True),
+            exp.alias_(struct(policy.output_names), "outputs", quoted=True),
+            col("rules_fired"), col("errors"),
+            exp.alias_(lit(plan.name), "policy", quoted=True), exp.alias_(lit(plan.version), "version", quoted=True),
+            exp.alias_(lit(plan.content_hash), "content_hash", quoted=True),
+            exp.alias_(exp.cast(lit(day.isoformat()), "DATE"), "as_of", quoted=True),
+        ]
+    else:
+        flat = fmt in ("csv", "tsv")
+        selected = [col(key)]
+        for name in (*policy.segment_names, *policy.output_names):
+            if flat and _is_list(policy, name):
+                selected.append(exp.alias_(exp.Anonymous(this="ARRAY_TO_STRING", expressions=[col(name), lit(";")]),
+                                           name, quoted=True))
+            else:
+                selected.append(col(name))
+        if flat:
+            selected.append(exp.alias_(exp.Anonymous(this="ARRAY_TO_STRING", expressions=[col("errors"), lit("; ")]),
+                                       "errors", quoted=True))
+        else:
+            selected += [col("rules_fired"), col("errors")]
+    return exp.select(*selected).from_("_result").where(
+        exp.Is(this=col("rejected"), expression=exp.null())).order_by(exp.column("_row"))
+
+
+def _label_case(value, pairs):
+    if not pairs:
+        return exp.cast(exp.null(), "VARCHAR")
+    node = exp.Case()
+    for member, label in pairs:
+        node = node.when(exp.EQ(this=value, expression=exp.Literal.string(member)), exp.Literal.string(label))
+    return node
+
+
+def _is_list(policy: Policy, name: str) -> bool:
+    for step in policy.plan.segments:
+        if step.name == name:
+            return step.hit == "all"
+    return any(o.name == name and o.combine == "list" for o in policy.plan.outputs)
+
+
+_COPY_FORMATS = {"csv": "CSV", "tsv": "CSV", "parquet": "PARQUET", "jsonl": "JSON"}
+
+
+def write_result(con, policy: Policy, out: str, fmt: str, table: str, day: dt.date) -> None:
+    """Write the decisions atomically: a file replaced only when complete, or a table committed at once."""
+    select = decisions_select(policy, fmt, day)
+    if fmt == "duckdb":
+        con.execute(exp.Command(this="ATTACH", expression=exp.Literal.string(out).sql("duckdb") + " AS _out").sql())
+        target = exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier("_out"))
+        con.execute("BEGIN")
+        con.execute(exp.Create(this=target, kind="TABLE", expression=select, replace=True).sql("duckdb"))
+        con.execute("COMMIT")
+        con.execute("DETACH _out")
+        return
+    if fmt not in _COPY_FORMATS:
+        raise InputFileError(f"the duckdb backend writes csv, tsv, jsonl, parquet or a .duckdb table, not {fmt}")
+    target = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(_COPY_FORMATS[fmt]))]
+        if fmt in ("csv", "tsv"):
+            params += [exp.CopyParameter(this=exp.var("HEADER"), expression=exp.true()),
+                       exp.CopyParameter(this=exp.var("DELIMITER"), expression=exp.Literal.string(
+                           "\t" if fmt == "tsv" else ","))]
+        copy = exp.Copy(this=select.subquery(), kind=False, files=[exp.Literal.string(tmp)], params=params)
+        con.execute(copy.sql("duckdb"))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _to_sink(con, policy: Policy, fmt: str, sink, day: dt.date) -> None:
+    select = decisions_select(policy, fmt if fmt in ("json", "jsonl") else "csv", day)
+    cursor = con.execute(select.sql("duckdb"))
+    names = [c[0] for c in cursor.description]
+
+    def rows():
+        while batch := cursor.fetchmany(10_000):
+            for values in batch:
+                yield dict(zip(names, values))
+    sink(rows(), names, fmt)

@@ -1,0 +1,72 @@
+"""Computed columns and the chain of SELECTs that computes them in dependency order.
+
+The compiler names every intermediate value (a let, a rule's condition, an overflow-checked
+sum) as a column. A column is computed in the first SELECT after every column it reads, so a
+value used in several places is computed once and no expression is ever copied into itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+
+@dataclass
+class Columns:
+    """Named column expressions over a base relation whose columns are at level 0."""
+
+    base: set[str]
+    exprs: dict[str, exp.Expression] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
+    counter: int = 0
+
+    def add(self, expr: exp.Expression, prefix: str = "t") -> exp.Column:
+        """A new column holding `expr`; returns a reference to it."""
+        self.counter += 1
+        name = f"_{prefix}{self.counter}"
+        reads = {c.name for c in expr.find_all(exp.Column)}
+        self.levels[name] = 1 + max((self.levels.get(r, 0) for r in reads if r in self.levels or r in self.base),
+                                    default=0)
+        self.exprs[name] = expr
+        return exp.column(name)
+
+    def simple(self, expr: exp.Expression, prefix: str = "t") -> exp.Expression:
+        """`expr` itself when it is a column or a literal (cheap to repeat), else a column holding it."""
+        if isinstance(expr, (exp.Column, exp.Literal, exp.Null, exp.Boolean)) or (
+                isinstance(expr, exp.Cast) and isinstance(expr.this, exp.Literal)):
+            return expr
+        return self.add(expr, prefix)
+
+    def chain(self, source: exp.Select, alias: str = "_l") -> tuple[list[tuple[str, exp.Select]], str]:
+        """CTEs computing every column level by level on top of `source`; returns them and the last name."""
+        ctes = [(f"{alias}0", source)]
+        by_level: dict[int, list[str]] = {}
+        for name, level in self.levels.items():
+            by_level.setdefault(level, []).append(name)
+        previous = f"{alias}0"
+        for level in sorted(by_level):
+            name = f"{alias}{level}"
+            select = exp.select(exp.Star(), *[exp.alias_(self.exprs[c], c) for c in by_level[level]]).from_(previous)
+            ctes.append((name, select))
+            previous = name
+        return ctes, previous
+
+
+_OPERATORS = (exp.Binary, exp.Not, exp.Neg, exp.In, exp.Between)
+_NOT_OPERATORS = (exp.Dot, exp.PropertyEQ)
+
+
+def parenthesize(tree: exp.Expression) -> exp.Expression:
+    """Brackets around every operator that is an operand of another, so that printing a tree built
+    by hand can never regroup it (`NOT (a OR b)` must not print as `NOT a OR b`)."""
+    for node in list(tree.walk()):
+        if not isinstance(node, _OPERATORS) or isinstance(node, _NOT_OPERATORS):
+            continue
+        for key in ("this", "expression", "low", "high"):
+            child = node.args.get(key)
+            if isinstance(child, _OPERATORS) and not isinstance(child, _NOT_OPERATORS):
+                node.set(key, exp.Paren(this=child))
+        if isinstance(node, exp.In):
+            node.set("expressions", [exp.Paren(this=c) if isinstance(c, _OPERATORS) else c
+                                     for c in node.expressions])
+    return tree

@@ -1,0 +1,221 @@
+"""Input validation in SQL: each field's raw column coerced to its type, or flagged bad.
+
+The same rules as engine/records.py (the per-record path), written for DuckDB reading files:
+text cells ("12", "1,234", "10万", "2026/11/01", "是") as CSV gives them, and native Parquet
+types. For a warehouse table (`rules sql`), columns are taken to have the field's SQL type
+already, and only what the type cannot promise is checked (missing required values, enum
+members, finite numbers).
+"""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..ir import FieldSpec
+from ..records import BOOL_WORDS, DATE_PATTERN, NUMBER_PARTS, NUMBER_PATTERN, SPACE_CLASS, WHOLE_LIMIT
+from .columns import Columns
+from .compiler import constant
+from .dialects import INT_MAX, INT_MIN, Dialect, case, fn, num
+
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                  "HUGEINT", "UHUGEINT"}
+_FLOAT_TYPES = {"FLOAT", "DOUBLE"}
+
+
+def _lit(s: str) -> exp.Expression:
+    return exp.Literal.string(s)
+
+
+def _is_null(e):
+    return exp.Is(this=e, expression=exp.null())
+
+
+def _not_null(e):
+    return exp.Not(this=exp.Is(this=e, expression=exp.null()))
+
+
+def _strip(text):
+    """Python's str.strip(): Unicode whitespace off both ends."""
+    return fn("REGEXP_REPLACE", text, _lit(f"^{SPACE_CLASS}+|{SPACE_CLASS}+$"), _lit(""), _lit("g"))
+
+
+class Validator:
+    """Adds, per field, a column with its typed value (missing when bad) and a flag saying it is bad."""
+
+    def __init__(self, cols: Columns, native_dialect=None):
+        self.cols = cols
+        self.native = native_dialect  # set for `rules sql` on typed tables
+
+    def field(self, spec: FieldSpec, raw: exp.Expression | None, source_type: str | None):
+        """(value, bad) column references for one field read from `raw` of `source_type`."""
+        kind = spec.type.kind
+        if raw is None:
+            value, bad = exp.null(), exp.false()
+        elif self.native is not None:
+            value, bad = self.native_value(spec, raw)
+        elif source_type == "VARCHAR":
+            value, bad = self.text(spec, raw)
+        else:
+            value, bad = self.typed(spec, raw, source_type)
+        # a missing value takes the default; without one it is bad unless the field is optional
+        value = self.cols.simple(value, "v")
+        missing = exp.And(this=_is_null(value), expression=exp.Not(this=bad)) if bad != exp.false() else _is_null(value)
+        if spec.default is not None:
+            default = constant(spec.default, self.native or Dialect())
+            value = exp.Coalesce(this=value, expressions=[default])
+        elif not spec.optional:
+            bad = exp.Or(this=bad, expression=missing) if bad != exp.false() else missing
+        if kind in ("int", "number", "bool", "date"):
+            value = exp.cast(value, {"int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}[kind])
+        return self.cols.simple(value, "f"), self.cols.simple(bad, "b")
+
+    # ---- typed warehouse tables
+    def native_value(self, spec: FieldSpec, raw):
+        kind = spec.type.kind
+        if kind == "number":
+            return case((self.native.finite(raw), raw)), exp.And(
+                this=_not_null(raw), expression=exp.Not(this=self.native.finite(raw)))
+        if kind == "enum":
+            members = [_lit(m) for m in spec.type.members]
+            ok = exp.In(this=raw, expressions=members)
+            return case((ok, raw)), exp.And(this=_not_null(raw), expression=exp.Not(this=ok))
+        return raw, exp.false()
+
+    # ---- text cells
+    def text(self, spec: FieldSpec, raw):
+        kind = spec.type.kind
+        if kind == "string":
+            return raw, exp.false()
+        s = self.cols.add(_strip(raw), "s")
+        empty = exp.Or(this=_is_null(s), expression=exp.EQ(this=s, expression=_lit("")))
+        value = self.text_value(spec, s)
+        v = self.cols.add(case((empty, exp.null()), default=value), "v")
+        return v, exp.And(this=exp.Not(this=empty), expression=_is_null(v))
+
+    def text_value(self, spec: FieldSpec, s):
+        kind = spec.type.kind
+        if kind in ("int", "number"):
+            parts = self.cols.add(fn("REGEXP_EXTRACT", s, _lit(NUMBER_PARTS),
+                                     exp.Array(expressions=[_lit(n) for n in ("sign", "whole", "frac", "exp", "unit")])),
+                                  "n")
+            number = self.cols.add(self.number_from_parts(parts, s), "x")
+            if kind == "number":
+                return case((fn("ISFINITE", number), number))
+            plain = fn("REGEXP_MATCHES", s, _lit(r"^[+-]?[0-9]+$"))
+            return case((plain, exp.TryCast(this=s, to=exp.DataType.build("BIGINT"))),
+                        (exp.And(this=exp.EQ(this=number, expression=exp.Floor(this=number)),
+                                 expression=exp.LTE(this=exp.Abs(this=number), expression=num(WHOLE_LIMIT))),
+                         exp.cast(number, "BIGINT")))
+        if kind == "bool":
+            low = exp.Lower(this=s)
+            return case(*[(exp.In(this=low, expressions=[_lit(w) for w in words]), exp.Boolean(this=flag))
+                          for flag, words in ((True, BOOL_WORDS[True]), (False, BOOL_WORDS[False]))])
+        if kind == "date":
+            parts = self.cols.add(fn("REGEXP_EXTRACT", s, _lit(DATE_PATTERN),
+                                     exp.Array(expressions=[_lit(n) for n in ("y", "m", "d")])), "n")
+            y, m, d = (exp.TryCast(this=exp.Dot(this=parts, expression=exp.to_identifier(k)),
+                                   to=exp.DataType.build("BIGINT"))
+                       for k in ("y", "m", "d"))
+            matched = exp.NEQ(this=exp.Dot(this=parts, expression=exp.to_identifier("y")), expression=_lit(""))
+            return case((exp.And(this=matched, expression=exp.GTE(this=y, expression=exp.Literal.number(1))),
+                         fn("TRY", fn("MAKE_DATE", y, m, d))))
+        if kind == "enum":
+            return case((exp.In(this=s, expressions=[_lit(m) for m in spec.type.members]), s))
+        # list(string): a JSON array of strings, or items separated by `;`
+        x = exp.to_identifier("x")
+        items = fn("LIST_FILTER", fn("LIST_TRANSFORM", fn("STRING_SPLIT", s, _lit(";")),
+                                     exp.Lambda(this=_strip(exp.column(x)), expressions=[x])),
+                   exp.Lambda(this=exp.NEQ(this=exp.column(x), expression=_lit("")), expressions=[x]))
+        return case((fn("STARTS_WITH", s, _lit("[")), _json_strings(s)), default=items)
+
+    @staticmethod
+    def number_from_parts(parts, s):
+        """The double a matched number spells: digits and exponent shifted by %, 万 or 亿, rounded once."""
+        def part(name):
+            return exp.Dot(this=parts, expression=exp.to_identifier(name))
+        whole = fn("REPLACE", part("whole"), _lit(","), _lit(""))
+        digits = exp.DPipe(this=exp.DPipe(this=case((exp.EQ(this=whole, expression=_lit("")), _lit("0")),
+                                                    default=whole), expression=_lit(".")),
+                           expression=part("frac"), safe=True)
+        exponent = case((exp.EQ(this=part("exp"), expression=_lit("")), exp.Literal.number(0)),
+                        # beyond ±999999 every double is 0 or infinite: clamp before the cast
+                        (exp.GT(this=exp.Length(this=part("exp")), expression=exp.Literal.number(8)),
+                         case((fn("STARTS_WITH", part("exp"), _lit("-")), exp.Literal.number(-999999)),
+                              default=exp.Literal.number(999999))),
+                        default=exp.TryCast(this=part("exp"), to=exp.DataType.build("BIGINT")))
+        shift = case((exp.EQ(this=part("unit"), expression=_lit("%")), exp.Literal.number(-2)),
+                     (exp.EQ(this=part("unit"), expression=_lit("万")), exp.Literal.number(4)),
+                     (exp.EQ(this=part("unit"), expression=_lit("亿")), exp.Literal.number(8)),
+                     default=exp.Literal.number(0))
+        text = exp.DPipe(this=exp.DPipe(this=exp.DPipe(this=part("sign"), expression=digits, safe=True),
+                                        expression=_lit("e"), safe=True),
+                         expression=exp.cast(exp.Add(this=exponent, expression=shift), "VARCHAR"), safe=True)
+        matched = fn("REGEXP_MATCHES", s, _lit(NUMBER_PATTERN))
+        return case((matched, exp.TryCast(this=text, to=exp.DataType.build("DOUBLE"))))
+
+    # ---- native Parquet / DuckDB types
+    def typed(self, spec: FieldSpec, raw, source_type: str):
+        kind = spec.type.kind
+        t = source_type.upper()
+        bad_if_present = (exp.null(), _not_null(raw))
+        integer = t in _INTEGER_TYPES
+        floating = t in _FLOAT_TYPES or t.startswith("DECIMAL")
+        if kind == "int":
+            if integer:
+                v = self.cols.add(case((exp.Between(this=raw, low=num(INT_MIN), high=num(INT_MAX)),
+                                        exp.cast(raw, "BIGINT"))), "v")
+                return v, exp.And(this=_not_null(raw), expression=_is_null(v))
+            if floating:
+                d = exp.cast(raw, "DOUBLE")
+                ok = exp.And(this=exp.And(this=fn("ISFINITE", d), expression=exp.EQ(this=d, expression=exp.Floor(this=d))),
+                             expression=exp.And(this=exp.GTE(this=d, expression=num(-9.223372036854775808e18)),
+                                                expression=exp.LT(this=d, expression=num(9.223372036854775808e18))))
+                v = self.cols.add(case((ok, exp.cast(d, "BIGINT"))), "v")
+                return v, exp.And(this=_not_null(raw), expression=_is_null(v))
+            return bad_if_present
+        if kind == "number":
+            if integer or floating:
+                d = exp.cast(raw, "DOUBLE")
+                v = self.cols.add(case((fn("ISFINITE", d), d)), "v")
+                return v, exp.And(this=_not_null(raw), expression=_is_null(v))
+            return bad_if_present
+        if kind == "bool":
+            if t == "BOOLEAN":
+                return raw, exp.false()
+            if integer:
+                ok = exp.In(this=raw, expressions=[exp.Literal.number(0), exp.Literal.number(1)])
+                return case((ok, exp.NEQ(this=raw, expression=exp.Literal.number(0)))), exp.And(
+                    this=_not_null(raw), expression=exp.Not(this=ok))
+            return bad_if_present
+        if kind == "date":
+            if t == "DATE" or t.startswith("TIMESTAMP"):
+                d = exp.cast(raw, "DATE")
+                ok = exp.Between(this=d, low=exp.cast(_lit("0001-01-01"), "DATE"),
+                                 high=exp.cast(_lit("9999-12-31"), "DATE"))
+                return case((ok, d)), exp.And(this=_not_null(raw), expression=exp.Not(this=ok))
+            return bad_if_present
+        if kind == "string":
+            if integer:
+                return exp.cast(raw, "VARCHAR"), exp.false()
+            return bad_if_present
+        if kind == "enum":
+            if t.startswith("ENUM"):
+                return self.text(spec, exp.cast(raw, "VARCHAR"))
+            return bad_if_present
+        if t == "VARCHAR[]":
+            has_null = fn("LIST_CONTAINS", fn("LIST_TRANSFORM", raw, exp.Lambda(
+                this=_is_null(exp.column("x")), expressions=[exp.to_identifier("x")])), exp.true())
+            return case((has_null, exp.null()), default=raw), exp.And(this=_not_null(raw), expression=exp.Coalesce(
+                this=has_null, expressions=[exp.false()]))
+        return bad_if_present
+
+
+def _json_strings(s):
+    """A JSON array of strings as a list; missing when the text is not one (as json.loads would say)."""
+    x = exp.to_identifier("x")
+    items = fn("JSON_EXTRACT", s, _lit("$[*]"))
+    all_strings = exp.Coalesce(this=fn("LIST_BOOL_AND", fn("LIST_TRANSFORM", items, exp.Lambda(
+        this=exp.EQ(this=fn("JSON_TYPE", exp.column(x)), expression=_lit("VARCHAR")), expressions=[x]))),
+        expressions=[exp.true()])
+    is_array = exp.And(this=fn("JSON_VALID", s), expression=exp.EQ(this=fn("JSON_TYPE", s), expression=_lit("ARRAY")))
+    return case((is_array, case((all_strings, fn("LIST_TRANSFORM", items, exp.Lambda(
+        this=fn("JSON_EXTRACT_STRING", exp.column(x), _lit("$")), expressions=[x]))))))

@@ -1,0 +1,348 @@
+WITH _l0 AS (
+  SELECT
+    ROW_NUMBER() OVER () - 1 AS _row,
+    "customer_id" AS _in0,
+    "name" AS _in1,
+    "annual_spend" AS _in2,
+    "近12个月订单数" AS _in3,
+    "avg_order_value" AS _in4,
+    "last_order_date" AS _in5,
+    "customer_type" AS _in6,
+    "industry" AS _in7,
+    "region" AS _in8,
+    "is_vip" AS _in9
+  FROM "crm"."customers"
+), _l1 AS (
+  SELECT
+    *,
+    _in0 IS NULL AS _b1,
+    _in1 IS NULL AS _b2,
+    CASE WHEN ISFINITE(_in2) THEN _in2 END AS _v3,
+    CAST(_in3 AS BIGINT) AS _f6,
+    _in3 IS NULL AS _b7,
+    CASE WHEN ISFINITE(_in4) THEN _in4 END AS _v8,
+    (
+      NOT (
+        _in4 IS NULL
+      )
+    ) AND (
+      NOT ISFINITE(_in4)
+    ) AS _b10,
+    CAST(_in5 AS DATE) AS _f11,
+    _in5 IS NULL AS _b12,
+    CASE WHEN _in6 IN ('consumer', 'b2b', 'channel', 'internal') THEN _in6 END AS _v13,
+    _in7 IS NULL AS _b15,
+    _in8 IS NULL AS _b16,
+    CAST(COALESCE(_in9, FALSE) AS BOOLEAN) AS _f17,
+    COALESCE((
+      _in8 IN ('north', 'east')
+    ) AND STARTS_WITH(_in7, 'retail'), FALSE) AS _h33
+  FROM _l0
+), _l2 AS (
+  SELECT
+    *,
+    CAST(_v3 AS DOUBLE) AS _f4,
+    (
+      (
+        NOT (
+          _in2 IS NULL
+        )
+      ) AND (
+        NOT ISFINITE(_in2)
+      )
+    )
+    OR (
+      (
+        _v3 IS NULL
+      )
+      AND (
+        NOT (
+          (
+            NOT (
+              _in2 IS NULL
+            )
+          ) AND (
+            NOT ISFINITE(_in2)
+          )
+        )
+      )
+    ) AS _b5,
+    CAST(_v8 AS DOUBLE) AS _f9,
+    (
+      (
+        NOT (
+          _in6 IS NULL
+        )
+      )
+      AND (
+        NOT (
+          _in6 IN ('consumer', 'b2b', 'channel', 'internal')
+        )
+      )
+    )
+    OR (
+      (
+        _v13 IS NULL
+      )
+      AND (
+        NOT (
+          (
+            NOT (
+              _in6 IS NULL
+            )
+          )
+          AND (
+            NOT (
+              _in6 IN ('consumer', 'b2b', 'channel', 'internal')
+            )
+          )
+        )
+      )
+    ) AS _b14,
+    CAST('2026-11-22' AS DATE) - _f11 AS _l19,
+    COALESCE(_f6 >= 1, FALSE) AS _h24,
+    COALESCE(_v13 = 'internal', FALSE) AS _g39
+  FROM _l1
+), _l3 AS (
+  SELECT
+    *,
+    NOT (
+      (
+        (
+          (
+            (
+              (
+                (
+                  (
+                    _b1 OR _b2
+                  ) OR _b5
+                ) OR _b7
+              ) OR _b10
+            )
+            OR _b12
+          )
+          OR _b14
+        )
+        OR _b15
+      )
+      OR _b16
+    ) AS _ok18,
+    CAST(_f4 AS DOUBLE) / NULLIF(CAST(GREATEST(_f6, 1) AS DOUBLE), 0) AS _t20,
+    COALESCE((
+      _f4 >= 100000
+    ) AND (
+      _f6 >= 12
+    ), FALSE) AS _h22,
+    COALESCE(_l19 > 365, FALSE) AS _h27,
+    COALESCE(_l19 > 180, FALSE) AS _h28,
+    COALESCE((
+      _f6 >= 6
+    ) AND (
+      _l19 <= 90
+    ), FALSE) AS _h29,
+    COALESCE((
+      _f6 <= 1
+    ) AND (
+      _l19 <= 30
+    ), FALSE) AS _h30
+  FROM _l2
+), _l4 AS (
+  SELECT
+    *,
+    COALESCE(_f9, CASE WHEN ISFINITE(_t20) THEN _t20 END) AS _l21,
+    CASE
+      WHEN _h27
+      THEN 'lifecycle.lost'
+      WHEN _h28
+      THEN 'lifecycle.at_risk'
+      WHEN _h29
+      THEN 'lifecycle.loyal'
+      WHEN _h30
+      THEN 'lifecycle.new'
+      ELSE 'lifecycle.active'
+    END AS _r31,
+    CASE
+      WHEN _h27
+      THEN 'lost'
+      WHEN _h28
+      THEN 'at_risk'
+      WHEN _h29
+      THEN 'loyal'
+      WHEN _h30
+      THEN 'new'
+      ELSE 'active'
+    END AS _s32,
+    CASE
+      WHEN NOT _ok18
+      THEN ARRAY_TO_STRING(
+        LIST_FILTER(
+          [
+            CASE WHEN _b1 THEN 'customer_id' END,
+            CASE WHEN _b2 THEN 'name' END,
+            CASE WHEN _b5 THEN 'annual_spend' END,
+            CASE WHEN _b7 THEN 'orders_12m' END,
+            CASE WHEN _b10 THEN 'avg_order_value' END,
+            CASE WHEN _b12 THEN 'last_order_date' END,
+            CASE WHEN _b14 THEN 'customer_type' END,
+            CASE WHEN _b15 THEN 'industry' END,
+            CASE WHEN _b16 THEN 'region' END
+          ],
+          LAMBDA x : NOT (
+            x IS NULL
+          )
+        ),
+        ', '
+      )
+    END AS _rej54
+  FROM _l3
+), _l5 AS (
+  SELECT
+    *,
+    COALESCE((
+      _f4 >= 20000
+    ) OR (
+      (
+        _f6 >= 6
+      ) AND (
+        _l21 >= 2000
+      )
+    ), FALSE) AS _h23,
+    COALESCE(_s32 = 'loyal', FALSE) AS _g43,
+    COALESCE(_s32 = 'at_risk', FALSE) AS _g44,
+    COALESCE(_s32 = 'lost', FALSE) AS _g45
+  FROM _l4
+), _l6 AS (
+  SELECT
+    *,
+    CASE
+      WHEN _h22
+      THEN 'value_tier.A'
+      WHEN _h23
+      THEN 'value_tier.B'
+      WHEN _h24
+      THEN 'value_tier.C'
+      ELSE 'value_tier.D'
+    END AS _r25,
+    CASE WHEN _h22 THEN 'A' WHEN _h23 THEN 'B' WHEN _h24 THEN 'C' ELSE 'D' END AS _s26,
+    CAST(COALESCE(
+      COALESCE(CASE WHEN _g43 THEN 30 END, CASE WHEN _g44 THEN 14 END, CASE WHEN _g45 THEN 90 END),
+      60
+    ) AS BIGINT) AS _o53
+  FROM _l5
+), _l7 AS (
+  SELECT
+    *,
+    COALESCE(_f17 AND (
+      _s26 <> 'A'
+    ), FALSE) AS _h34,
+    COALESCE(_s26 = 'A', FALSE) AS _g36,
+    COALESCE(_s26 = 'B', FALSE) AS _g37,
+    COALESCE((
+      _s32 = 'at_risk'
+    ) AND (
+      _s26 IN ('A', 'B')
+    ), FALSE) AS _g38,
+    COALESCE(_s26 = 'A', FALSE) AS _g40,
+    COALESCE(_s26 = 'B', FALSE) AS _g41,
+    COALESCE(_s26 = 'C', FALSE) AS _g42
+  FROM _l6
+), _l8 AS (
+  SELECT
+    *,
+    LIST_FILTER(
+      [CASE WHEN _h33 THEN 'regional_promo' END, CASE WHEN _h34 THEN 'vip_care' END],
+      LAMBDA x : NOT (
+        x IS NULL
+      )
+    ) AS _s35,
+    CASE WHEN _g36 THEN CAST('0.1' AS DOUBLE) END AS _p46,
+    CASE WHEN _g37 THEN CAST('0.05' AS DOUBLE) END AS _p47,
+    CASE WHEN _g38 THEN CAST('0.05' AS DOUBLE) END AS _p48,
+    CAST(COALESCE(
+      COALESCE(
+        CASE WHEN _g39 THEN 'internal' END,
+        CASE WHEN _g40 THEN 'premium' END,
+        CASE WHEN _g41 THEN 'standard' END,
+        CASE WHEN _g42 THEN 'basic' END
+      ),
+      'self_service'
+    ) AS TEXT) AS _o52
+  FROM _l7
+), _l9 AS (
+  SELECT
+    *,
+    (
+      (
+        CAST('0.0' AS DOUBLE) + COALESCE(_p46, CAST('0.0' AS DOUBLE))
+      ) + COALESCE(_p47, CAST('0.0' AS DOUBLE))
+    ) + COALESCE(_p48, CAST('0.0' AS DOUBLE)) AS _t49
+  FROM _l8
+), _l10 AS (
+  SELECT
+    *,
+    CASE
+      WHEN (
+        (
+          _p46 IS NULL
+        ) AND (
+          _p47 IS NULL
+        )
+      ) AND (
+        _p48 IS NULL
+      )
+      THEN NULL
+      ELSE CASE WHEN ISFINITE(_t49) THEN _t49 END
+    END AS _o50
+  FROM _l9
+), _l11 AS (
+  SELECT
+    *,
+    CAST(COALESCE(
+      CASE
+        WHEN _o50 < CAST('0.0' AS DOUBLE)
+        THEN CAST('0.0' AS DOUBLE)
+        WHEN _o50 > CAST('0.15' AS DOUBLE)
+        THEN CAST('0.15' AS DOUBLE)
+        ELSE _o50
+      END,
+      CAST('0.0' AS DOUBLE)
+    ) AS DOUBLE) + CAST('0.0' AS DOUBLE) AS _o51
+  FROM _l10
+)
+SELECT
+  _in0 AS "customer_id",
+  CASE WHEN _ok18 THEN _s26 END AS "value_tier",
+  CASE WHEN _ok18 THEN _s32 END AS "lifecycle",
+  CASE WHEN _ok18 THEN _s35 END AS "flags",
+  CASE WHEN _ok18 THEN _o51 END AS "discount",
+  CASE WHEN _ok18 THEN _o52 END AS "service_level",
+  CASE WHEN _ok18 THEN _o53 END AS "contact_every",
+  CASE
+    WHEN _ok18
+    THEN LIST_FILTER(
+      [
+        _r25,
+        _r31,
+        CASE WHEN _h33 THEN 'flags.regional_promo' END,
+        CASE WHEN _h34 THEN 'flags.vip_care' END,
+        CASE WHEN _g36 THEN 'pricing.1' END,
+        CASE WHEN _g37 THEN 'pricing.2' END,
+        CASE WHEN _g38 THEN 'pricing.3' END,
+        CASE WHEN _g39 THEN 'service.1' END,
+        CASE WHEN _g40 THEN 'service.2' END,
+        CASE WHEN _g41 THEN 'service.3' END,
+        CASE WHEN _g42 THEN 'service.4' END,
+        CASE WHEN _g43 THEN 'by_lifecycle.loyal' END,
+        CASE WHEN _g44 THEN 'by_lifecycle.at_risk' END,
+        CASE WHEN _g45 THEN 'by_lifecycle.lost' END
+      ],
+      LAMBDA x : NOT (
+        x IS NULL
+      )
+    )
+  END AS "rules_fired",
+  CASE WHEN _ok18 THEN CAST([] AS TEXT[]) END AS "errors",
+  _rej54 AS "rejected"
+FROM _l11
+ORDER BY
+  _row
