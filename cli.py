@@ -4,6 +4,7 @@ Exit codes: 0 clean, 1 findings (policy errors, failing cases), 2 usage or inter
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -140,9 +141,11 @@ def compile_cmd(policy: str, out: str) -> None:
 @click.option("--stats", type=click.Path(), help="Rank against frozen populations from `rules fit` "
               "(for policies using quintile, ntile or percent_rank) instead of against this batch.")
 @click.option("--summary/--no-summary", default=None, help="Print the segment counts table (default: on a terminal).")
-@click.option("--backend", type=click.Choice(["auto", "duckdb", "python", "interp"]), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(["auto", "duckdb", "python", "interp", "spark"]), default="auto",
+              show_default=True,
               help="duckdb: one SQL query over the whole file (CSV, TSV, Parquet), out of core; python: record by "
-                   "record; interp: the reference interpreter. auto is duckdb for CSV/TSV/Parquet files.")
+                   "record; interp: the reference interpreter; spark: Spark SQL in local mode (pyspark). auto is "
+                   "duckdb for CSV/TSV/Parquet files.")
 @click.option("--table", default="decisions", show_default=True, help="The table to write when --out is a .duckdb file.")
 def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, summary, backend, table) -> None:
     """Decide records with a policy: segments and outputs for each."""
@@ -172,9 +175,15 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
             engine.write_stream(sys.stdout, rows, columns, fmt_)
 
     try:
-        if backend == "duckdb":
-            if data is None:
-                raise _Fail("--backend duckdb reads a file: give --data FILE (CSV, TSV or Parquet)")
+        if backend in ("duckdb", "spark") and data is None:
+            raise _Fail(f"--backend {backend} reads a file: give --data FILE (CSV, TSV or Parquet)")
+        if backend == "spark":
+            if importlib.util.find_spec("pyspark") is None:
+                raise _Fail("--backend spark needs pyspark: pip install 'customer-rules[spark]'")
+            from engine.spark import evaluate_file_spark
+            result = evaluate_file_spark(p, data, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
+                                         encoding=encoding, sink=sink)
+        elif backend == "duckdb":
             result = engine.evaluate_duckdb(p, data, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
                                             encoding=encoding, sink=sink, table=table)
         else:

@@ -6,7 +6,6 @@ Each shipped policy runs on its example data, loaded as a typed table into both 
 """
 import datetime as dt
 import glob
-import json
 import os
 import shutil
 import socket
@@ -18,13 +17,12 @@ import duckdb
 import pytest
 
 import engine
-from engine.records import RecordError, validate
+from tables import CASES, duck_table, example, table_columns, typed_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 22)
 PG_TYPES = {"int": "BIGINT", "number": "DOUBLE PRECISION", "bool": "BOOLEAN", "string": "TEXT", "date": "DATE",
             "enum": "TEXT", "list": "TEXT[]"}
-DUCK_TYPES = {**PG_TYPES, "number": "DOUBLE", "list": "VARCHAR[]"}
 
 
 def _bin(name: str) -> str | None:
@@ -62,50 +60,23 @@ def pg():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def typed_rows(policy: engine.Policy, records) -> list[dict]:
-    """The records that validate, with their typed values: what a warehouse table would hold."""
-    rows = []
-    for record in records:
-        try:
-            rows.append(validate(record, policy.plan.fields))
-        except RecordError:
-            continue
-    return rows
-
-
 def load(policy: engine.Policy, rows: list[dict], pg, duck) -> None:
     from psycopg import sql
     fields = policy.plan.fields
-    names = [f.column or f.name for f in fields]
+    names = table_columns(policy)
     pg.execute("DROP TABLE IF EXISTS customers")
     pg.execute(sql.SQL("CREATE TABLE customers ({})").format(sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[f.type.kind])) for n, f in zip(names, fields))))
     with pg.cursor() as cur, cur.copy("COPY customers FROM STDIN") as copy:
         for r in rows:
             copy.write_row([list(r[f.name]) if isinstance(r[f.name], tuple) else r[f.name] for f in fields])
-    # DuckDB takes the same rows from JSON lines with declared types (executemany is slow)
-    path = Path(tempfile.mkdtemp(prefix="rules-duck-")) / "rows.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps({n: r[fl.name] for n, fl in zip(names, fields)}, default=_iso, ensure_ascii=False) + "\n")
-    columns = "{" + ", ".join(f"'{n}': '{DUCK_TYPES[f.type.kind]}'" for n, f in zip(names, fields)) + "}"
-    duck.execute(f"CREATE OR REPLACE TABLE customers AS SELECT * FROM read_json(?, format='newline_delimited', "
-                 f"columns={columns})", [str(path)])
-    shutil.rmtree(path.parent)
-
-
-def _iso(value):
-    return value.isoformat()
-
-
-CASES = sorted(p.stem for p in (ROOT / "examples").glob("*.csv") if (ROOT / "policies" / f"{p.stem}.rules").exists())
+    duck_table(duck, policy, rows)
 
 
 @pytest.mark.parametrize("name", CASES + ["rfm"])
 def test_postgres_gives_duckdbs_rows(pg, name):
     policy = engine.load_policy(ROOT / "policies" / f"{name}.rules")
-    data = ROOT / "examples" / ("cdnow_customers.csv" if name == "rfm" else f"{name}.csv")
-    rows = typed_rows(policy, engine.read_records(data))
+    rows = typed_rows(policy, engine.read_records(example(name)))
     assert rows
     duck = duckdb.connect()
     load(policy, rows, pg, duck)

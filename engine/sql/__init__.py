@@ -59,8 +59,7 @@ def build_query(plan: ir.Plan, dialect_name: str, source: exp.Expression, as_of:
     columns = default_columns(plan) if columns is None else columns
     native = all(c.type is None for c in columns.values())
     raw_names = {f.name: f"_in{i}" for i, f in enumerate(plan.fields) if f.name in columns}
-    row = (exp.column(row_column, quoted=True) if row_column else
-           exp.Sub(this=exp.Window(this=exp.RowNumber()), expression=exp.Literal.number(1)))
+    row = exp.column(row_column, quoted=True) if row_column else d.row_number()
     src = exp.select(exp.alias_(row, "_row"), *[
         exp.alias_(exp.column(columns[f].name, quoted=True), raw) for f, raw in raw_names.items()]).from_(source)
     cols = Columns(base={"_row", *raw_names.values()})

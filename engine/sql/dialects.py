@@ -45,6 +45,10 @@ class Dialect:
     def date(self, value: dt.date) -> exp.Expression:
         return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
 
+    def row_number(self) -> exp.Expression:
+        """Each row's 0-based position in scan order."""
+        return exp.Sub(this=exp.Window(this=exp.RowNumber()), expression=exp.Literal.number(1))
+
     def date_diff(self, a, b) -> exp.Expression:
         """Days from b to a, an int."""
         return exp.Sub(this=a, expression=b)
@@ -169,6 +173,11 @@ class Postgres(Dialect):
 class Spark(Dialect):
     name = "spark"
     wide_int = "DECIMAL(38, 0)"
+
+    def row_number(self):
+        # Spark numbers rows only in an ordered window; engine.spark passes positions instead
+        return exp.Sub(this=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(
+            this=fn("MONOTONICALLY_INCREASING_ID"))])), expression=exp.Literal.number(1))
 
     def date_diff(self, a, b):
         return fn("DATEDIFF", a, b)

@@ -19,6 +19,7 @@ from .dialects import INT_MAX, INT_MIN, Dialect, case, fn, num
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
                   "HUGEINT", "UHUGEINT"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE"}
+_NATIVE = {"int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
 
 
 def _lit(s: str) -> exp.Expression:
@@ -70,6 +71,21 @@ class Validator:
 
     # ---- typed warehouse tables
     def native_value(self, spec: FieldSpec, raw):
+        kind = spec.type.kind
+        if kind in _NATIVE and self.native.name != "postgres":
+            # a column of another type (text where an int belongs) is converted by the engine's own
+            # TRY_CAST, and what does not convert is a reject, not a failed query
+            cast = self.cols.simple(exp.TryCast(this=raw, to=exp.DataType.build(_NATIVE[kind]), safe=True), "v")
+            cast_failed = exp.And(this=_not_null(raw), expression=_is_null(cast))
+            raw = cast
+        else:
+            cast_failed = None
+        value, bad = self._native_checked(spec, raw)
+        if cast_failed is not None:
+            bad = cast_failed if bad == exp.false() else exp.Or(this=cast_failed, expression=bad)
+        return value, bad
+
+    def _native_checked(self, spec: FieldSpec, raw):
         kind = spec.type.kind
         if kind == "number":
             return case((self.native.finite(raw), raw)), exp.And(

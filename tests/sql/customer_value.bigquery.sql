@@ -17,76 +17,102 @@ WITH _l0 AS (
     *,
     _in0 IS NULL AS _b1,
     _in1 IS NULL AS _b2,
-    CASE WHEN (
-      _in2 - _in2
-    ) = 0 THEN _in2 END AS _v3,
-    CAST(_in3 AS INT64) AS _f6,
-    _in3 IS NULL AS _b7,
-    CASE WHEN (
-      _in4 - _in4
-    ) = 0 THEN _in4 END AS _v8,
-    (
-      NOT (
-        _in4 IS NULL
-      )
-    )
-    AND (
-      NOT (
-        (
-          _in4 - _in4
-        ) = 0
-      )
-    ) AS _b10,
-    CAST(_in5 AS DATE) AS _f11,
-    _in5 IS NULL AS _b12,
-    CASE WHEN _in6 IN ('consumer', 'b2b', 'channel', 'internal') THEN _in6 END AS _v13,
-    _in7 IS NULL AS _b15,
-    _in8 IS NULL AS _b16,
-    CAST(COALESCE(_in9, FALSE) AS BOOL) AS _f17,
+    SAFE_CAST(_in2 AS FLOAT64) AS _v3,
+    SAFE_CAST(_in3 AS INT64) AS _v7,
+    SAFE_CAST(_in4 AS FLOAT64) AS _v10,
+    SAFE_CAST(_in5 AS DATE) AS _v14,
+    CASE WHEN _in6 IN ('consumer', 'b2b', 'channel', 'internal') THEN _in6 END AS _v17,
+    _in7 IS NULL AS _b19,
+    _in8 IS NULL AS _b20,
+    SAFE_CAST(_in9 AS BOOL) AS _v21,
     COALESCE((
       _in8 IN ('north', 'east')
-    ) AND STARTS_WITH(_in7, 'retail'), FALSE) AS _h33
+    ) AND STARTS_WITH(_in7, 'retail'), FALSE) AS _h39
   FROM _l0
 ), _l2 AS (
   SELECT
     *,
-    CAST(_v3 AS FLOAT64) AS _f4,
+    CASE WHEN (
+      _v3 - _v3
+    ) = 0 THEN _v3 END AS _v4,
+    CAST(_v7 AS INT64) AS _f8,
     (
       (
         NOT (
-          _in2 IS NULL
+          _in3 IS NULL
         )
-      )
-      AND (
-        NOT (
-          (
-            _in2 - _in2
-          ) = 0
-        )
+      ) AND (
+        _v7 IS NULL
       )
     )
     OR (
       (
-        _v3 IS NULL
+        _v7 IS NULL
       )
       AND (
         NOT (
           (
             NOT (
-              _in2 IS NULL
+              _in3 IS NULL
             )
-          )
-          AND (
-            NOT (
-              (
-                _in2 - _in2
-              ) = 0
-            )
+          ) AND (
+            _v7 IS NULL
           )
         )
       )
-    ) AS _b5,
-    CAST(_v8 AS FLOAT64) AS _f9,
+    ) AS _b9,
+    CASE WHEN (
+      _v10 - _v10
+    ) = 0 THEN _v10 END AS _v11,
+    (
+      (
+        NOT (
+          _in4 IS NULL
+        )
+      ) AND (
+        _v10 IS NULL
+      )
+    )
+    OR (
+      (
+        NOT (
+          _v10 IS NULL
+        )
+      )
+      AND (
+        NOT (
+          (
+            _v10 - _v10
+          ) = 0
+        )
+      )
+    ) AS _b13,
+    CAST(_v14 AS DATE) AS _f15,
+    (
+      (
+        NOT (
+          _in5 IS NULL
+        )
+      ) AND (
+        _v14 IS NULL
+      )
+    )
+    OR (
+      (
+        _v14 IS NULL
+      )
+      AND (
+        NOT (
+          (
+            NOT (
+              _in5 IS NULL
+            )
+          ) AND (
+            _v14 IS NULL
+          )
+        )
+      )
+    ) AS _b16,
     (
       (
         NOT (
@@ -101,7 +127,7 @@ WITH _l0 AS (
     )
     OR (
       (
-        _v13 IS NULL
+        _v17 IS NULL
       )
       AND (
         NOT (
@@ -117,12 +143,83 @@ WITH _l0 AS (
           )
         )
       )
-    ) AS _b14,
-    DATE_DIFF(CAST('2026-11-22' AS DATE), _f11, DAY) AS _l19,
-    COALESCE(_f6 >= 1, FALSE) AS _h24,
-    COALESCE(_v13 = 'internal', FALSE) AS _g39
+    ) AS _b18,
+    CAST(COALESCE(_v21, FALSE) AS BOOL) AS _f22,
+    (
+      NOT (
+        _in9 IS NULL
+      )
+    ) AND (
+      _v21 IS NULL
+    ) AS _b23,
+    COALESCE(_v17 = 'internal', FALSE) AS _g45
   FROM _l1
 ), _l3 AS (
+  SELECT
+    *,
+    CAST(_v4 AS FLOAT64) AS _f5,
+    (
+      (
+        (
+          NOT (
+            _in2 IS NULL
+          )
+        ) AND (
+          _v3 IS NULL
+        )
+      )
+      OR (
+        (
+          NOT (
+            _v3 IS NULL
+          )
+        )
+        AND (
+          NOT (
+            (
+              _v3 - _v3
+            ) = 0
+          )
+        )
+      )
+    )
+    OR (
+      (
+        _v4 IS NULL
+      )
+      AND (
+        NOT (
+          (
+            (
+              NOT (
+                _in2 IS NULL
+              )
+            ) AND (
+              _v3 IS NULL
+            )
+          )
+          OR (
+            (
+              NOT (
+                _v3 IS NULL
+              )
+            )
+            AND (
+              NOT (
+                (
+                  _v3 - _v3
+                ) = 0
+              )
+            )
+          )
+        )
+      )
+    ) AS _b6,
+    CAST(_v11 AS FLOAT64) AS _f12,
+    DATE_DIFF(CAST('2026-11-22' AS DATE), _f15, DAY) AS _l25,
+    COALESCE(_f8 >= 1, FALSE) AS _h30
+  FROM _l2
+), _l4 AS (
   SELECT
     *,
     NOT (
@@ -133,68 +230,71 @@ WITH _l0 AS (
               (
                 (
                   (
-                    _b1 OR _b2
-                  ) OR _b5
-                ) OR _b7
-              ) OR _b10
+                    (
+                      _b1 OR _b2
+                    ) OR _b6
+                  ) OR _b9
+                ) OR _b13
+              )
+              OR _b16
             )
-            OR _b12
+            OR _b18
           )
-          OR _b14
+          OR _b19
         )
-        OR _b15
+        OR _b20
       )
-      OR _b16
-    ) AS _ok18,
-    CAST(_f4 AS FLOAT64) / NULLIF(CAST(GREATEST(_f6, 1) AS FLOAT64), 0) AS _t20,
+      OR _b23
+    ) AS _ok24,
+    CAST(_f5 AS FLOAT64) / NULLIF(CAST(GREATEST(_f8, 1) AS FLOAT64), 0) AS _t26,
     COALESCE((
-      _f4 >= 100000
+      _f5 >= 100000
     ) AND (
-      _f6 >= 12
-    ), FALSE) AS _h22,
-    COALESCE(_l19 > 365, FALSE) AS _h27,
-    COALESCE(_l19 > 180, FALSE) AS _h28,
+      _f8 >= 12
+    ), FALSE) AS _h28,
+    COALESCE(_l25 > 365, FALSE) AS _h33,
+    COALESCE(_l25 > 180, FALSE) AS _h34,
     COALESCE((
-      _f6 >= 6
+      _f8 >= 6
     ) AND (
-      _l19 <= 90
-    ), FALSE) AS _h29,
+      _l25 <= 90
+    ), FALSE) AS _h35,
     COALESCE((
-      _f6 <= 1
+      _f8 <= 1
     ) AND (
-      _l19 <= 30
-    ), FALSE) AS _h30
-  FROM _l2
-), _l4 AS (
+      _l25 <= 30
+    ), FALSE) AS _h36
+  FROM _l3
+), _l5 AS (
   SELECT
     *,
-    COALESCE(_f9, CASE WHEN (
-      _t20 - _t20
-    ) = 0 THEN _t20 END) AS _l21,
+    COALESCE(_f12, CASE WHEN (
+      _t26 - _t26
+    ) = 0 THEN _t26 END) AS _l27,
     CASE
-      WHEN _h27
+      WHEN _h33
       THEN 'lifecycle.lost'
-      WHEN _h28
+      WHEN _h34
       THEN 'lifecycle.at_risk'
-      WHEN _h29
+      WHEN _h35
       THEN 'lifecycle.loyal'
-      WHEN _h30
+      WHEN _h36
       THEN 'lifecycle.new'
       ELSE 'lifecycle.active'
-    END AS _r31,
+    END AS _r37,
     CASE
-      WHEN _h27
+      WHEN _h33
       THEN 'lost'
-      WHEN _h28
+      WHEN _h34
       THEN 'at_risk'
-      WHEN _h29
+      WHEN _h35
       THEN 'loyal'
-      WHEN _h30
+      WHEN _h36
       THEN 'new'
       ELSE 'active'
-    END AS _s32,
+    END AS _s38,
     CASE
-      WHEN NOT _ok18
+      WHEN NOT _ok24
       THEN ARRAY_TO_STRING(
         ARRAY(
           SELECT
@@ -202,13 +302,14 @@ WITH _l0 AS (
           FROM UNNEST([
             CASE WHEN _b1 THEN 'customer_id' END,
             CASE WHEN _b2 THEN 'name' END,
-            CASE WHEN _b5 THEN 'annual_spend' END,
-            CASE WHEN _b7 THEN 'orders_12m' END,
-            CASE WHEN _b10 THEN 'avg_order_value' END,
-            CASE WHEN _b12 THEN 'last_order_date' END,
-            CASE WHEN _b14 THEN 'customer_type' END,
-            CASE WHEN _b15 THEN 'industry' END,
-            CASE WHEN _b16 THEN 'region' END
+            CASE WHEN _b6 THEN 'annual_spend' END,
+            CASE WHEN _b9 THEN 'orders_12m' END,
+            CASE WHEN _b13 THEN 'avg_order_value' END,
+            CASE WHEN _b16 THEN 'last_order_date' END,
+            CASE WHEN _b18 THEN 'customer_type' END,
+            CASE WHEN _b19 THEN 'industry' END,
+            CASE WHEN _b20 THEN 'region' END,
+            CASE WHEN _b23 THEN 'is_vip' END
           ])
           WHERE
             NOT (
@@ -217,155 +318,155 @@ WITH _l0 AS (
         ),
         ', '
       )
-    END AS _rej54
-  FROM _l3
-), _l5 AS (
-  SELECT
-    *,
-    COALESCE((
-      _f4 >= 20000
-    ) OR (
-      (
-        _f6 >= 6
-      ) AND (
-        _l21 >= 2000
-      )
-    ), FALSE) AS _h23,
-    COALESCE(_s32 = 'loyal', FALSE) AS _g43,
-    COALESCE(_s32 = 'at_risk', FALSE) AS _g44,
-    COALESCE(_s32 = 'lost', FALSE) AS _g45
+    END AS _rej60
   FROM _l4
 ), _l6 AS (
   SELECT
     *,
-    CASE
-      WHEN _h22
-      THEN 'value_tier.A'
-      WHEN _h23
-      THEN 'value_tier.B'
-      WHEN _h24
-      THEN 'value_tier.C'
-      ELSE 'value_tier.D'
-    END AS _r25,
-    CASE WHEN _h22 THEN 'A' WHEN _h23 THEN 'B' WHEN _h24 THEN 'C' ELSE 'D' END AS _s26,
-    CAST(COALESCE(
-      COALESCE(CASE WHEN _g43 THEN 30 END, CASE WHEN _g44 THEN 14 END, CASE WHEN _g45 THEN 90 END),
-      60
-    ) AS INT64) AS _o53
+    COALESCE((
+      _f5 >= 20000
+    ) OR (
+      (
+        _f8 >= 6
+      ) AND (
+        _l27 >= 2000
+      )
+    ), FALSE) AS _h29,
+    COALESCE(_s38 = 'loyal', FALSE) AS _g49,
+    COALESCE(_s38 = 'at_risk', FALSE) AS _g50,
+    COALESCE(_s38 = 'lost', FALSE) AS _g51
   FROM _l5
 ), _l7 AS (
   SELECT
     *,
-    COALESCE(_f17 AND (
-      _s26 <> 'A'
-    ), FALSE) AS _h34,
-    COALESCE(_s26 = 'A', FALSE) AS _g36,
-    COALESCE(_s26 = 'B', FALSE) AS _g37,
-    COALESCE((
-      _s32 = 'at_risk'
-    ) AND (
-      _s26 IN ('A', 'B')
-    ), FALSE) AS _g38,
-    COALESCE(_s26 = 'A', FALSE) AS _g40,
-    COALESCE(_s26 = 'B', FALSE) AS _g41,
-    COALESCE(_s26 = 'C', FALSE) AS _g42
+    CASE
+      WHEN _h28
+      THEN 'value_tier.A'
+      WHEN _h29
+      THEN 'value_tier.B'
+      WHEN _h30
+      THEN 'value_tier.C'
+      ELSE 'value_tier.D'
+    END AS _r31,
+    CASE WHEN _h28 THEN 'A' WHEN _h29 THEN 'B' WHEN _h30 THEN 'C' ELSE 'D' END AS _s32,
+    CAST(COALESCE(
+      COALESCE(CASE WHEN _g49 THEN 30 END, CASE WHEN _g50 THEN 14 END, CASE WHEN _g51 THEN 90 END),
+      60
+    ) AS INT64) AS _o59
   FROM _l6
 ), _l8 AS (
+  SELECT
+    *,
+    COALESCE(_f22 AND (
+      _s32 <> 'A'
+    ), FALSE) AS _h40,
+    COALESCE(_s32 = 'A', FALSE) AS _g42,
+    COALESCE(_s32 = 'B', FALSE) AS _g43,
+    COALESCE((
+      _s38 = 'at_risk'
+    ) AND (
+      _s32 IN ('A', 'B')
+    ), FALSE) AS _g44,
+    COALESCE(_s32 = 'A', FALSE) AS _g46,
+    COALESCE(_s32 = 'B', FALSE) AS _g47,
+    COALESCE(_s32 = 'C', FALSE) AS _g48
+  FROM _l7
+), _l9 AS (
   SELECT
     *,
     ARRAY(
       SELECT
         x
-      FROM UNNEST([CASE WHEN _h33 THEN 'regional_promo' END, CASE WHEN _h34 THEN 'vip_care' END])
+      FROM UNNEST([CASE WHEN _h39 THEN 'regional_promo' END, CASE WHEN _h40 THEN 'vip_care' END])
       WHERE
         NOT (
           x IS NULL
         )
-    ) AS _s35,
-    CASE WHEN _g36 THEN CAST('0.1' AS FLOAT64) END AS _p46,
-    CASE WHEN _g37 THEN CAST('0.05' AS FLOAT64) END AS _p47,
-    CASE WHEN _g38 THEN CAST('0.05' AS FLOAT64) END AS _p48,
+    ) AS _s41,
+    CASE WHEN _g42 THEN CAST('0.1' AS FLOAT64) END AS _p52,
+    CASE WHEN _g43 THEN CAST('0.05' AS FLOAT64) END AS _p53,
+    CASE WHEN _g44 THEN CAST('0.05' AS FLOAT64) END AS _p54,
     CAST(COALESCE(
       COALESCE(
-        CASE WHEN _g39 THEN 'internal' END,
-        CASE WHEN _g40 THEN 'premium' END,
-        CASE WHEN _g41 THEN 'standard' END,
-        CASE WHEN _g42 THEN 'basic' END
+        CASE WHEN _g45 THEN 'internal' END,
+        CASE WHEN _g46 THEN 'premium' END,
+        CASE WHEN _g47 THEN 'standard' END,
+        CASE WHEN _g48 THEN 'basic' END
       ),
       'self_service'
-    ) AS STRING) AS _o52
-  FROM _l7
-), _l9 AS (
+    ) AS STRING) AS _o58
+  FROM _l8
+), _l10 AS (
   SELECT
     *,
     (
       (
-        CAST('0.0' AS FLOAT64) + COALESCE(_p46, CAST('0.0' AS FLOAT64))
-      ) + COALESCE(_p47, CAST('0.0' AS FLOAT64))
-    ) + COALESCE(_p48, CAST('0.0' AS FLOAT64)) AS _t49
-  FROM _l8
-), _l10 AS (
+        CAST('0.0' AS FLOAT64) + COALESCE(_p52, CAST('0.0' AS FLOAT64))
+      ) + COALESCE(_p53, CAST('0.0' AS FLOAT64))
+    ) + COALESCE(_p54, CAST('0.0' AS FLOAT64)) AS _t55
+  FROM _l9
+), _l11 AS (
   SELECT
     *,
     CASE
       WHEN (
         (
-          _p46 IS NULL
+          _p52 IS NULL
         ) AND (
-          _p47 IS NULL
+          _p53 IS NULL
         )
       ) AND (
-        _p48 IS NULL
+        _p54 IS NULL
       )
       THEN NULL
       ELSE CASE WHEN (
-        _t49 - _t49
-      ) = 0 THEN _t49 END
-    END AS _o50
-  FROM _l9
-), _l11 AS (
+        _t55 - _t55
+      ) = 0 THEN _t55 END
+    END AS _o56
+  FROM _l10
+), _l12 AS (
   SELECT
     *,
     CAST(COALESCE(
       CASE
-        WHEN _o50 < CAST('0.0' AS FLOAT64)
+        WHEN _o56 < CAST('0.0' AS FLOAT64)
         THEN CAST('0.0' AS FLOAT64)
-        WHEN _o50 > CAST('0.15' AS FLOAT64)
+        WHEN _o56 > CAST('0.15' AS FLOAT64)
         THEN CAST('0.15' AS FLOAT64)
-        ELSE _o50
+        ELSE _o56
       END,
       CAST('0.0' AS FLOAT64)
-    ) AS FLOAT64) + CAST('0.0' AS FLOAT64) AS _o51
-  FROM _l10
+    ) AS FLOAT64) + CAST('0.0' AS FLOAT64) AS _o57
+  FROM _l11
 )
 SELECT
   _in0 AS `customer_id`,
-  CASE WHEN _ok18 THEN _s26 END AS `value_tier`,
-  CASE WHEN _ok18 THEN _s32 END AS `lifecycle`,
-  CASE WHEN _ok18 THEN _s35 END AS `flags`,
-  CASE WHEN _ok18 THEN _o51 END AS `discount`,
-  CASE WHEN _ok18 THEN _o52 END AS `service_level`,
-  CASE WHEN _ok18 THEN _o53 END AS `contact_every`,
+  CASE WHEN _ok24 THEN _s32 END AS `value_tier`,
+  CASE WHEN _ok24 THEN _s38 END AS `lifecycle`,
+  CASE WHEN _ok24 THEN _s41 END AS `flags`,
+  CASE WHEN _ok24 THEN _o57 END AS `discount`,
+  CASE WHEN _ok24 THEN _o58 END AS `service_level`,
+  CASE WHEN _ok24 THEN _o59 END AS `contact_every`,
   CASE
-    WHEN _ok18
+    WHEN _ok24
     THEN ARRAY(
       SELECT
         x
       FROM UNNEST([
-        _r25,
         _r31,
-        CASE WHEN _h33 THEN 'flags.regional_promo' END,
-        CASE WHEN _h34 THEN 'flags.vip_care' END,
-        CASE WHEN _g36 THEN 'pricing.1' END,
-        CASE WHEN _g37 THEN 'pricing.2' END,
-        CASE WHEN _g38 THEN 'pricing.3' END,
-        CASE WHEN _g39 THEN 'service.1' END,
-        CASE WHEN _g40 THEN 'service.2' END,
-        CASE WHEN _g41 THEN 'service.3' END,
-        CASE WHEN _g42 THEN 'service.4' END,
-        CASE WHEN _g43 THEN 'by_lifecycle.loyal' END,
-        CASE WHEN _g44 THEN 'by_lifecycle.at_risk' END,
-        CASE WHEN _g45 THEN 'by_lifecycle.lost' END
+        _r37,
+        CASE WHEN _h39 THEN 'flags.regional_promo' END,
+        CASE WHEN _h40 THEN 'flags.vip_care' END,
+        CASE WHEN _g42 THEN 'pricing.1' END,
+        CASE WHEN _g43 THEN 'pricing.2' END,
+        CASE WHEN _g44 THEN 'pricing.3' END,
+        CASE WHEN _g45 THEN 'service.1' END,
+        CASE WHEN _g46 THEN 'service.2' END,
+        CASE WHEN _g47 THEN 'service.3' END,
+        CASE WHEN _g48 THEN 'service.4' END,
+        CASE WHEN _g49 THEN 'by_lifecycle.loyal' END,
+        CASE WHEN _g50 THEN 'by_lifecycle.at_risk' END,
+        CASE WHEN _g51 THEN 'by_lifecycle.lost' END
       ])
       WHERE
         NOT (
@@ -373,8 +474,8 @@ SELECT
         )
     )
   END AS `rules_fired`,
-  CASE WHEN _ok18 THEN ARRAY<STRING>[] END AS `errors`,
-  _rej54 AS `rejected`
-FROM _l11
+  CASE WHEN _ok24 THEN ARRAY<STRING>[] END AS `errors`,
+  _rej60 AS `rejected`
+FROM _l12
 ORDER BY
   _row
