@@ -185,7 +185,8 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
                                          encoding=encoding, sink=sink)
         elif backend == "duckdb":
             result = engine.evaluate_duckdb(p, data, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
-                                            encoding=encoding, sink=sink, table=table)
+                                            encoding=encoding, sink=sink, table=table,
+                                            progress=out is not None and sys.stdout.isatty())
         else:
             result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,
                                           records=records, out=out, out_format=fmt, rejects=rejects, as_of=as_of,

@@ -64,9 +64,9 @@ def make_input(path: Path, rows: int) -> None:
                      CASE WHEN hash(i * 3) % 5 = 0 THEN NULL ELSE round((hash(i * 11) % 5000) + 1.5, 2) END::DOUBLE
                        AS avg_order_value,
                      DATE '2026-11-22' - (hash(i * 13) % 700)::INTEGER AS last_order_date,
-                     (['consumer', 'b2b', 'channel', 'internal'])[1 + hash(i * 17) % 4] AS customer_type,
-                     (['retail_food', 'retail_fashion', 'wholesale', 'software'])[1 + hash(i * 19) % 4] AS industry,
-                     (['north', 'east', 'south', 'west'])[1 + hash(i * 23) % 4] AS region,
+                     (['consumer', 'b2b', 'channel', 'internal'])[(1 + hash(i * 17) % 4)::BIGINT] AS customer_type,
+                     (['retail_food', 'retail_fashion', 'wholesale', 'software'])[(1 + hash(i * 19) % 4)::BIGINT] AS industry,
+                     (['north', 'east', 'south', 'west'])[(1 + hash(i * 23) % 4)::BIGINT] AS region,
                      hash(i * 29) % 4 = 0 AS is_vip
               FROM range({rows}) r(i)) TO '{path}' (FORMAT PARQUET)""")
 

@@ -31,10 +31,14 @@ def duckdb_reads(path: str) -> bool:
     return Path(str(path)).suffix.lower() in (".csv", ".tsv", ".parquet")
 
 
-def connect(temp_dir: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to `temp_dir` beyond MEMORY_LIMIT and keeps rows in input order."""
+def connect(temp_dir: str, progress: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `temp_dir` beyond MEMORY_LIMIT and keeps rows in input order.
+
+    With `progress`, DuckDB draws its progress bar for statements running longer than two seconds.
+    """
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": temp_dir,
                                  "preserve_insertion_order": True})
+    con.execute("SET enable_progress_bar = " + ("true" if progress else "false"))
     return con
 
 
@@ -107,18 +111,21 @@ def open_input(con, policy: Policy, path: str, encoding: str | None, tmp: str):
 
 def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_format: str | None = None,
                     rejects: str | None = None, as_of=None, encoding: str | None = None, sink=None,
-                    table: str = "decisions") -> BatchResult:
+                    table: str = "decisions", progress: bool = False) -> BatchResult:
     """Decide every row of a CSV or Parquet file in DuckDB; same results and files as batch.evaluate_file."""
     day = _as_of(as_of)
     result = BatchResult()
     for name in policy.segment_names:
         result.counts[name] = Counter()
     with tempfile.TemporaryDirectory(prefix="rules-duckdb-") as tmp:
-        con = connect(tmp)
+        con = connect(tmp, progress)
         try:
             columns, row_column, result.absent = open_input(con, policy, data, encoding, tmp)
             query = build_query(policy.plan, "duckdb", exp.to_table("_input"), day, columns,
-                                populations=policy.populations, row_column=row_column, keep_row=True)
+                                populations=policy.populations, row_column=row_column, keep_row=True,
+                                # DuckDB keeps rows in scan order (preserve_insertion_order) unless a
+                                # window function (quintile, ntile, percent_rank) reorders them
+                                ordered=bool(policy.plan.sites))
             con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=query,
                                    properties=exp.Properties(expressions=[exp.TemporaryProperty()])).sql("duckdb"))
             _count(con, policy, result)
@@ -237,8 +244,8 @@ def decisions_select(policy: Policy, fmt: str, day: dt.date) -> exp.Select:
                                        "errors", quoted=True))
         else:
             selected += [col("rules_fired"), col("errors")]
-    return exp.select(*selected).from_("_result").where(
-        exp.Is(this=col("rejected"), expression=exp.null())).order_by(exp.column("_row"))
+    return exp.select(*selected).from_("_result").where(  # _result holds the rows in input order
+        exp.Is(this=col("rejected"), expression=exp.null()))
 
 
 def _label_case(value, pairs):

@@ -47,13 +47,14 @@ def default_columns(plan: ir.Plan) -> dict[str, SourceColumn]:
 
 def build_query(plan: ir.Plan, dialect_name: str, source: exp.Expression, as_of: dt.date,
                 columns: dict[str, SourceColumn] | None = None, populations=None,
-                row_column: str | None = None, keep_row: bool = False) -> exp.Select:
+                row_column: str | None = None, keep_row: bool = False, ordered: bool = True) -> exp.Select:
     """The query deciding every row of `source` (a table or subquery).
 
     `columns` says where each field is read from (a field without an entry has no column: it is
     missing); `row_column` names a source column holding each row's 0-based position, else rows
     are numbered in scan order. `populations` are frozen cut points for population functions;
-    `keep_row` adds the 0-based position as column `_row`.
+    `keep_row` adds the 0-based position as column `_row`. `ordered=False` leaves out the final
+    ORDER BY where the engine keeps scan order anyway (DuckDB, for a policy without window functions).
     """
     d = dialect(dialect_name)
     columns = default_columns(plan) if columns is None else columns
@@ -82,7 +83,9 @@ def build_query(plan: ir.Plan, dialect_name: str, source: exp.Expression, as_of:
     for name, value in out.items():
         selected.append(exp.alias_(case((ok, value)), name, quoted=True))
     selected.append(exp.alias_(rejected, "rejected", quoted=True))
-    query = exp.select(*selected).from_(last).order_by(exp.column("_row"))
+    query = exp.select(*selected).from_(last)
+    if ordered:
+        query = query.order_by(exp.column("_row"))
     for name, select in ctes:
         # PostgreSQL would inline each level into the next and compute shared columns many times over
         query = query.with_(name, as_=select, materialized=True if d.name == "postgres" else None)
