@@ -11,6 +11,7 @@ from typing import IO, Iterable, Iterator
 from .decision import Decision, Reject
 from .io import InputFileError, format_from_path, read_records, write_rows
 from .policy import Policy
+from .records import problems
 
 REJECT_COLUMNS = ["row", "key", "field", "value", "reason"]
 
@@ -47,6 +48,18 @@ def tally(policy: Policy, results: Iterable[Decision | Reject], result: BatchRes
             else:
                 result.counts[name][value] += 1
         yield r
+
+
+def confirmed_reject(policy: Policy, record: dict, row: int, flagged: list[str], engine: str) -> Reject:
+    """The reject of a raw row that a SQL engine flagged, with reasons from the per-record validation.
+
+    Both validations must find the same bad fields; a difference is an engine bug, not bad data.
+    """
+    found = problems(record, policy.plan.fields)
+    if sorted(p.field for p in found) != sorted(flagged):
+        raise AssertionError(f"row {row}: {engine} rejected {flagged}, the record check found "
+                             f"{[p.field for p in found]}; please report this engine bug")
+    return policy._reject(record, row, found[0])
 
 
 def check_columns(policy: Policy, records: Iterator[dict], name: str) -> tuple[Iterable[dict], list[str]]:

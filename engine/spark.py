@@ -16,10 +16,10 @@ from typing import Iterator
 
 from sqlglot import exp
 
+from .batch import confirmed_reject
 from .decision import Decision, Reject
 from .io import InputFileError
 from .policy import Policy, _as_of
-from .records import problems
 from .sql import SourceColumn, build_query
 
 ROW = "__rules_row__"
@@ -58,7 +58,7 @@ def _decide(policy: Policy, indexed, present: set[str], day: dt.date, keep_row: 
 def evaluate_file_spark(policy: Policy, data: str, *, as_of=None, encoding: str | None = None, **outputs):
     """`rules eval --backend spark`: a CSV or Parquet file decided by Spark in local mode, written as the
     per-record path writes (batch.evaluate_file's `out`, `out_format`, `rejects`, `sink`)."""
-    from .batch import evaluate_file, check_columns
+    from .batch import check_columns, evaluate_file
     from .io import format_from_path, read_records
     day = _as_of(as_of)
     fmt = format_from_path(data)
@@ -96,11 +96,7 @@ def _results(policy: Policy, indexed, decided, day: dt.date) -> Iterator[Decisio
         position = row["_row"]
         if position in bad:
             record = {k: v for k, v in raw[position].items() if k != ROW}
-            found = problems(record, plan.fields)
-            if sorted(p.field for p in found) != sorted(bad[position].split(", ")):
-                raise AssertionError(f"row {position}: Spark rejected {bad[position]}, the record check found "
-                                     f"{[p.field for p in found]}; please report this engine bug")
-            yield policy._reject(record, position, found[0])
+            yield confirmed_reject(policy, record, position, bad[position].split(", "), "Spark")
             continue
         segments = {name: row[name] for name in policy.segment_names}
         yield Decision.build({
