@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "customer_value.rules"
 AS_OF = "2026-11-22"
 
-# customer_value.rules by hand: validation-free, as an engineer would write it in SQL
+# customer_value.rules by hand, as an engineer would write it in SQL: the same columns as
+# `rules eval` writes (segments, outputs, the rules that fired), but no validation, rejects or counts
 HANDWRITTEN = """
 COPY (
   WITH t AS (
@@ -49,7 +50,17 @@ COPY (
     CASE WHEN customer_type = 'internal' THEN 'internal' WHEN value_tier = 'A' THEN 'premium'
          WHEN value_tier = 'B' THEN 'standard' WHEN value_tier = 'C' THEN 'basic' ELSE 'self_service' END
       AS service_level,
-    CASE lifecycle WHEN 'loyal' THEN 30 WHEN 'at_risk' THEN 14 WHEN 'lost' THEN 90 ELSE 60 END AS contact_every
+    CASE lifecycle WHEN 'loyal' THEN 30 WHEN 'at_risk' THEN 14 WHEN 'lost' THEN 90 ELSE 60 END AS contact_every,
+    list_filter([
+      'value_tier.' || value_tier, 'lifecycle.' || lifecycle,
+      CASE WHEN region IN ('north', 'east') AND starts_with(industry, 'retail') THEN 'flags.regional_promo' END,
+      CASE WHEN coalesce(is_vip, false) AND value_tier <> 'A' THEN 'flags.vip_care' END,
+      CASE WHEN value_tier = 'A' THEN 'pricing.1' END, CASE WHEN value_tier = 'B' THEN 'pricing.2' END,
+      CASE WHEN lifecycle = 'at_risk' AND value_tier IN ('A', 'B') THEN 'pricing.3' END,
+      CASE WHEN customer_type = 'internal' THEN 'service.1' END, CASE WHEN value_tier = 'A' THEN 'service.2' END,
+      CASE WHEN value_tier = 'B' THEN 'service.3' END, CASE WHEN value_tier = 'C' THEN 'service.4' END,
+      CASE lifecycle WHEN 'loyal' THEN 'by_lifecycle.loyal' WHEN 'at_risk' THEN 'by_lifecycle.at_risk'
+                     WHEN 'lost' THEN 'by_lifecycle.lost' END], lambda x: x IS NOT NULL) AS rules_fired
   FROM s
 ) TO $output (FORMAT PARQUET)
 """
@@ -94,6 +105,15 @@ def handwritten_cmd(data: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", code, HANDWRITTEN, str(data), str(out)]
 
 
+def same_as_hand(hand: Path, ours: Path) -> None:
+    """The baseline must compute what the policy computes: every row and column equal."""
+    con = duckdb.connect()
+    differ = con.execute("SELECT count(*) FROM ((SELECT * EXCLUDE (errors) FROM read_parquet(?)) "
+                         "EXCEPT ALL (SELECT * FROM read_parquet(?)))", [str(ours), str(hand)]).fetchone()[0]
+    if differ:
+        raise SystemExit(f"the hand-written query disagrees with the policy on {differ} rows")
+
+
 def main(sizes: list[int]) -> None:
     print("| rows | hand-written DuckDB SQL | `rules eval` (duckdb) | ratio | peak RSS (rules / hand) |"
           " `--backend python` | python / duckdb |")
@@ -107,6 +127,7 @@ def main(sizes: list[int]) -> None:
             hand2, _ = measure(handwritten_cmd(data, Path(tmp) / "hand.parquet"))
             ours2, _ = measure(rules_cmd(data, Path(tmp) / "ours.parquet", "duckdb"))
             hand, ours = min(hand, hand2), min(ours, ours2)
+            same_as_hand(Path(tmp) / "hand.parquet", Path(tmp) / "ours.parquet")
             python = ""
             if rows <= 1_000_000:
                 py, py_mb = measure(rules_cmd(data, Path(tmp) / "py.csv", "python"))

@@ -125,16 +125,29 @@ def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_fo
                                 # DuckDB keeps rows in scan order (preserve_insertion_order) unless a
                                 # window function (quintile, ntile, percent_rank) reorders them
                                 ordered=bool(policy.plan.sites))
-            con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=query,
+            # the decisions are written straight from the query. The rejects need the validation
+            # columns only; the counts need the segments, which a Parquet output holds already, else
+            # they come from a second pass that computes only them (DuckDB prunes the rest)
+            con.execute(exp.Create(this=exp.to_table("_decided"), kind="VIEW", expression=query).sql("duckdb"))
+            fmt = out_format or (format_from_path(out) if out else "jsonl")
+            from_output = out is not None and fmt == "parquet"
+            kept = ("rejected",) if from_output else ("rejected", "errors", *policy.segment_names)
+            narrow = exp.select("_row", *[exp.column(n, quoted=True) for n in kept]).from_("_decided")
+            if from_output:
+                narrow = narrow.where(exp.Not(this=exp.Is(this=exp.column("rejected"), expression=exp.null())))
+            con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=narrow,
                                    properties=exp.Properties(expressions=[exp.TemporaryProperty()])).sql("duckdb"))
-            _count(con, policy, result)
             result.rejects = list(_rejects(con, policy, row_column))
             result.rejected = len(result.rejects)
-            fmt = out_format or (format_from_path(out) if out else "jsonl")
             if out is not None:
                 write_result(con, policy, out, fmt, table, day)
             elif sink is not None:
                 _to_sink(con, policy, fmt, sink, day)
+            if from_output:
+                _count(con, policy, result, exp.Table(this=exp.Anonymous(
+                    this="READ_PARQUET", expressions=[exp.Literal.string(str(out))])), decided_only=True)
+            else:
+                _count(con, policy, result, exp.to_table("_result"), decided_only=False)
             if rejects is not None:
                 with atomic_write(rejects) as f:
                     write_stream(f, (r.to_dict() for r in result.rejects), REJECT_COLUMNS, format_from_path(rejects))
@@ -153,11 +166,16 @@ def _key_column(policy: Policy) -> str:
     return policy.plan.key or "row"
 
 
-def _count(con, policy: Policy, result: BatchResult) -> None:
-    rows_in, decided, with_errors = con.execute(
-        'SELECT count(*), count(*) FILTER (WHERE "rejected" IS NULL), '
-        'count(*) FILTER (WHERE "rejected" IS NULL AND len("errors") > 0) FROM _result').fetchone()
-    result.rows_in, result.decided, result.with_errors = rows_in, decided, with_errors
+def _count(con, policy: Policy, result: BatchResult, source: exp.Expression, decided_only: bool) -> None:
+    """Decided rows, rows with conflicts and segment member counts, from `source`: the narrow result
+    table (every row, with `rejected`) or, `decided_only`, the written Parquet output."""
+    where = exp.true() if decided_only else exp.Is(this=exp.column("rejected", quoted=True), expression=exp.null())
+    errors = exp.GT(this=exp.Anonymous(this="LEN", expressions=[exp.column("errors", quoted=True)]),
+                    expression=exp.Literal.number(0))
+    totals = exp.select(exp.Anonymous(this="COUNT_IF", expressions=[where]),
+                        exp.Anonymous(this="COUNT_IF", expressions=[exp.And(this=where, expression=errors)]))
+    result.decided, result.with_errors = con.execute(totals.from_(source.copy()).sql("duckdb")).fetchone()
+    result.rows_in = result.decided + result.rejected
     for step in policy.plan.segments:
         column = exp.column(step.name, quoted=True)
         if step.hit == "all":
@@ -167,8 +185,7 @@ def _count(con, policy: Policy, result: BatchResult) -> None:
                                             .else_(column)])
         else:
             value = column
-        inner = exp.select(exp.alias_(value, "v")).from_("_result").where(
-            exp.Is(this=exp.column("rejected", quoted=True), expression=exp.null()))
+        inner = exp.select(exp.alias_(value, "v")).from_(source.copy()).where(where)
         query = exp.select("v", exp.Count(this=exp.Star())).from_(inner.subquery("t")).group_by("v")
         for member, n in con.execute(query.sql("duckdb")).fetchall():
             result.counts[step.name][member] += n
@@ -194,7 +211,7 @@ def _rejects(con, policy: Policy, row_column: str | None):
 
 
 def decisions_select(policy: Policy, fmt: str, day: dt.date) -> exp.Select:
-    """The decided rows of `_result` shaped for an output format: flat for csv / tsv / parquet / duckdb,
+    """The decided rows of view `_decided` shaped for an output format: flat for csv / tsv / parquet / duckdb,
     whole decisions (as Decision.to_dict) for json / jsonl."""
     plan = policy.plan
     col = lambda name: exp.column(name, quoted=True)  # noqa: E731
@@ -238,7 +255,7 @@ def decisions_select(policy: Policy, fmt: str, day: dt.date) -> exp.Select:
                                        "errors", quoted=True))
         else:
             selected += [col("rules_fired"), col("errors")]
-    return exp.select(*selected).from_("_result").where(  # _result holds the rows in input order
+    return exp.select(*selected).from_("_decided").where(  # in input order (see evaluate_duckdb)
         exp.Is(this=col("rejected"), expression=exp.null()))
 
 

@@ -225,3 +225,14 @@ def test_duckdb_reads_bom_tsv_gbk_and_empty_files(tmp_path):
         if name != "empty.csv":
             assert [d["segments"]["s"] for d in duck[0]] == ["big", "small", "big"], name
             assert [r["key"] for r in duck[1]] == ["d"], name
+
+
+@pytest.mark.parametrize("name", ["customer_value", "rfm"])
+def test_counts_from_a_parquet_output_match(tmp_path, name):
+    """With a Parquet output the segment counts are read back from it: they must be the same."""
+    policy = engine.load_policy(ROOT / "policies" / f"{name}.rules")
+    data = ROOT / "examples" / ("cdnow_customers.csv" if name == "rfm" else f"{name}.csv")
+    duck = engine.evaluate_duckdb(policy, str(data), out=str(tmp_path / "d.parquet"), as_of=AS_OF)
+    python = engine.evaluate_file(policy, data=str(data), out=str(tmp_path / "p.jsonl"), as_of=AS_OF)
+    assert (duck.rows_in, duck.decided, duck.rejected, duck.with_errors, duck.counts) == \
+        (python.rows_in, python.decided, python.rejected, python.with_errors, python.counts)
