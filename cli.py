@@ -131,7 +131,7 @@ def compile_cmd(policy: str, out: str) -> None:
 @cli.command("eval")
 @click.argument("policy", type=click.Path())
 @click.option("--record", help="One record as a JSON object.")
-@click.option("--data", type=click.Path(), help="A CSV, TSV, JSON or JSONL file of records (default: JSONL on stdin).")
+@click.option("--data", type=click.Path(), help="A CSV, TSV, JSON, JSONL or Parquet file of records (default: JSONL on stdin).")
 @click.option("--out", type=click.Path(), help="Write decisions here (format from the extension).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]),
               help="Output format (default: from --out, else table on a terminal, else jsonl; json for --record).")
@@ -143,9 +143,9 @@ def compile_cmd(policy: str, out: str) -> None:
 @click.option("--summary/--no-summary", default=None, help="Print the segment counts table (default: on a terminal).")
 @click.option("--backend", type=click.Choice(["auto", "duckdb", "python", "interp", "spark"]), default="auto",
               show_default=True,
-              help="duckdb: one SQL query over the whole file (CSV, TSV, Parquet), out of core; python: record by "
-                   "record; interp: the reference interpreter; spark: Spark SQL in local mode (pyspark). auto is "
-                   "duckdb for CSV/TSV/Parquet files.")
+              help="duckdb: one SQL query over the whole file (CSV, TSV, JSONL, Parquet), out of core; python: "
+                   "record by record; interp: the reference interpreter; spark: Spark SQL in local mode (pyspark). "
+                   "auto is duckdb for those files.")
 @click.option("--table", default="decisions", show_default=True, help="The table to write when --out is a .duckdb file.")
 def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, summary, backend, table) -> None:
     """Decide records with a policy: segments and outputs for each."""
@@ -176,7 +176,7 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
 
     try:
         if backend in ("duckdb", "spark") and data is None:
-            raise _Fail(f"--backend {backend} reads a file: give --data FILE (CSV, TSV or Parquet)")
+            raise _Fail(f"--backend {backend} reads a file: give --data FILE (CSV, TSV, JSONL or Parquet)")
         if backend == "spark":
             if importlib.util.find_spec("pyspark") is None:
                 raise _Fail("--backend spark needs pyspark: pip install 'customer-rules[spark]'")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import tempfile
 from collections import Counter
@@ -26,8 +27,8 @@ MEMORY_LIMIT = "1GB"
 
 
 def duckdb_reads(path: str) -> bool:
-    """Whether the duckdb backend reads this file (by its extension): CSV, TSV or Parquet."""
-    return Path(str(path)).suffix.lower() in (".csv", ".tsv", ".parquet")
+    """Whether the duckdb backend reads this file (by its extension): CSV, TSV, JSONL or Parquet."""
+    return Path(str(path)).suffix.lower() in (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
 
 
 def connect(temp_dir: str, progress: bool = False) -> duckdb.DuckDBPyConnection:
@@ -42,7 +43,7 @@ def connect(temp_dir: str, progress: bool = False) -> duckdb.DuckDBPyConnection:
 
 
 def _utf8_copy(path: str, encoding: str | None, tmp: str) -> str:
-    """The CSV itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 from Excel), made as a stream."""
+    """The file itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 from Excel), made as a stream."""
     with open(path, "rb") as f:
         head = f.read(1 << 20)
     found = encoding or detect_encoding(head)
@@ -98,8 +99,24 @@ def open_input(con, policy: Policy, path: str, encoding: str | None, tmp: str):
             raise InputFileError(f"{path} has no column for {', '.join('`' + f.name + '`' for f in missing)}, which "
                                  f"the policy needs (the file's columns: {', '.join(types)})")
         row_column = "file_row_number"
+    elif fmt == "jsonl":
+        # every field as a JSON value (a record lacking a key gives NULL), coerced by its JSON type
+        wanted = sorted({n for f in policy.plan.fields for n in (f.name, f.column) if n})
+        scan = exp.Anonymous(this="READ_JSON", expressions=[
+            exp.Literal.string(_utf8_copy(path, encoding, tmp)),
+            exp.EQ(this=exp.var("format"), expression=exp.Literal.string("newline_delimited")),
+            exp.EQ(this=exp.var("columns"), expression=exp.Struct(expressions=[
+                exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string("JSON")) for n in wanted]))])
+        fields = [exp.alias_(exp.Coalesce(this=exp.column(f.name, quoted=True),
+                                          expressions=[exp.column(f.column, quoted=True)]) if f.column
+                             else exp.column(f.name, quoted=True), f.name, quoted=True) for f in policy.plan.fields]
+        con.execute(exp.Create(this=exp.to_table("_input"), kind="VIEW", expression=exp.select(*fields).from_(
+            exp.Table(this=scan))).sql("duckdb"))
+        types = {f.name: "JSON" for f in policy.plan.fields}
+        absent, row_column = [], None
     else:
-        raise InputFileError(f"{path}: the duckdb backend reads CSV, TSV and Parquet; use --backend python for {fmt}")
+        raise InputFileError(f"{path}: the duckdb backend reads CSV, TSV, JSONL and Parquet; use --backend python "
+                             f"for {fmt}")
     columns = {}
     for spec in policy.plan.fields:
         name = spec.name if spec.name in types else spec.column if spec.column in types else None
@@ -137,7 +154,7 @@ def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_fo
                 narrow = narrow.where(exp.Not(this=exp.Is(this=exp.column("rejected"), expression=exp.null())))
             con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=narrow,
                                    properties=exp.Properties(expressions=[exp.TemporaryProperty()])).sql("duckdb"))
-            result.rejects = list(_rejects(con, policy, row_column))
+            result.rejects = list(_rejects(con, policy, row_column, format_from_path(data) == "jsonl"))
             result.rejected = len(result.rejects)
             if out is not None:
                 write_result(con, policy, out, fmt, table, day)
@@ -152,6 +169,7 @@ def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_fo
                 with atomic_write(rejects) as f:
                     write_stream(f, (r.to_dict() for r in result.rejects), REJECT_COLUMNS, format_from_path(rejects))
         except duckdb.Error as exc:
+            _explain_failure(data, encoding)
             raise InputFileError(f"{data}: {str(exc).splitlines()[0]}") from None
         except _NoRecords:
             from .batch import evaluate_file
@@ -160,6 +178,15 @@ def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_fo
         finally:
             con.close()
     return result
+
+
+def _explain_failure(data: str, encoding: str | None) -> None:
+    """When DuckDB cannot read a file, the per-record reader's message (which names the line) if it
+    fails too; a CSV or JSONL file is read through once, as a stream."""
+    from .io import read_records
+    if format_from_path(data) in ("csv", "tsv", "jsonl"):
+        for _ in read_records(data, encoding=encoding):
+            pass
 
 
 def _key_column(policy: Policy) -> str:
@@ -191,7 +218,7 @@ def _count(con, policy: Policy, result: BatchResult, source: exp.Expression, dec
             result.counts[step.name][member] += n
 
 
-def _rejects(con, policy: Policy, row_column: str | None):
+def _rejects(con, policy: Policy, row_column: str | None, json_source: bool = False):
     """Rejects with reasons from the per-record validation of the raw row; SQL and Python must agree."""
     row_expr = (exp.column(row_column, quoted=True) if row_column else
                 exp.Sub(this=exp.Window(this=exp.RowNumber()), expression=exp.Literal.number(1)))
@@ -207,6 +234,8 @@ def _rejects(con, policy: Policy, row_column: str | None):
     while batch := cursor.fetchmany(10_000):
         for values in batch:
             record = dict(zip(names[1:-1], values[1:-1]))
+            if json_source:  # JSON text of each value, as the JSONL line had it
+                record = {k: None if v is None else json.loads(v) for k, v in record.items()}
             yield confirmed_reject(policy, record, values[0], values[-1].split(", "), "DuckDB")
 
 

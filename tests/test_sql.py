@@ -67,13 +67,16 @@ HEADER = ["k", "i1", "i2", "n1", "n2", "b1", "s1", "d1", "d2", "e1", "tags", "�
 @given(policies(), st.lists(records, min_size=1, max_size=8), st.dates(dt.date(2025, 1, 1), dt.date(2027, 3, 31)))
 def test_duckdb_agrees_with_python(tmp_path, text, batch, as_of):
     policy = engine.compile_policy(text, "diff.rules")
-    data = tmp_path / "batch.csv"
-    write_csv(data, batch, HEADER)
-    python, duck = both(policy, data, tmp_path, as_of)
-    assert duck[2] == python[2] == len(batch)
-    assert duck[0] == python[0]
-    assert duck[1] == python[1]
-    assert duck[3] == python[3]
+    as_csv, as_jsonl = tmp_path / "batch.csv", tmp_path / "batch.jsonl"
+    write_csv(as_csv, batch, HEADER)  # every value as text
+    as_jsonl.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in batch),
+                        encoding="utf-8")  # numbers, bools and lists as JSON has them
+    for data in (as_csv, as_jsonl):
+        python, duck = both(policy, data, tmp_path, as_of)
+        assert duck[2] == python[2] == len(batch)
+        assert duck[0] == python[0]
+        assert duck[1] == python[1]
+        assert duck[3] == python[3]
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "examples").glob("*.csv")
@@ -236,3 +239,21 @@ def test_counts_from_a_parquet_output_match(tmp_path, name):
     python = engine.evaluate_file(policy, data=str(data), out=str(tmp_path / "p.jsonl"), as_of=AS_OF)
     assert (duck.rows_in, duck.decided, duck.rejected, duck.with_errors, duck.counts) == \
         (python.rows_in, python.decided, python.rejected, python.with_errors, python.counts)
+
+
+def test_jsonl_values_are_coerced_by_their_json_type(tmp_path):
+    policy = engine.compile_policy(
+        'policy p version "1"\ninput c { id : string key  n : int?  x : number?  b : bool?  s : string?  '
+        't : list(string)?  d : date?  金额 : number? from "消费金额" }\n'
+        'segment seg { big : n > 10 or x > 10  small : otherwise }\n')
+    lines = [{"id": "a", "n": 5.0, "x": "10万", "b": 1, "s": 18446744073709551616, "t": ["p", "q"]},
+             {"id": "b", "n": "1,234", "x": 12, "b": "是", "t": "p; q", "d": "2026年1月2日", "消费金额": "1.5亿"},
+             {"id": "c", "n": True}, {"id": "d", "x": 1.5, "s": 2.5}, {"id": "e", "t": [1, "x"]},
+             {"id": "f", "n": 2 ** 63}, {"id": "g", "n": "  ", "x": "", "d": None}, {"id": "h", "b": 2}]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+    python, duck = both(policy, data, tmp_path)
+    assert duck[:3] == python[:3]
+    assert [d["key"] for d in duck[0]] == ["a", "b", "g"]
+    assert [(r["key"], r["field"]) for r in duck[1]] == [("c", "n"), ("d", "s"), ("e", "t"), ("f", "n"), ("h", "b")]
+    assert duck[0][0]["segments"]["seg"] == "big" and duck[0][1]["segments"]["seg"] == "big"

@@ -55,6 +55,8 @@ class Validator:
             value, bad = self.native_value(spec, raw)
         elif source_type == "VARCHAR":
             value, bad = self.text(spec, raw)
+        elif source_type == "JSON":
+            value, bad = self.json(spec, raw)
         else:
             value, bad = self.typed(spec, raw, source_type)
         # a missing value takes the default; without one it is bad unless the field is optional
@@ -167,6 +169,44 @@ class Validator:
                          expression=exp.cast(exp.Add(this=exponent, expression=shift), "VARCHAR"), safe=True)
         matched = fn("REGEXP_MATCHES", s, _lit(NUMBER_PATTERN))
         return case((matched, exp.TryCast(this=text, to=exp.DataType.build("DOUBLE"))))
+
+    # ---- JSON values (JSONL files)
+    def json(self, spec: FieldSpec, raw):
+        """A JSON value by its JSON type, as records.coerce takes what json.loads gives."""
+        kind = spec.type.kind
+        t = self.cols.add(fn("JSON_TYPE", raw), "j")
+        text = self.cols.add(fn("JSON_EXTRACT_STRING", raw, _lit("$")), "j")
+        is_text = exp.EQ(this=t, expression=_lit("VARCHAR"))
+        whole = exp.Or(this=exp.In(this=t, expressions=[_lit("BIGINT"), _lit("UBIGINT")]), expression=exp.And(
+            this=exp.EQ(this=t, expression=_lit("DOUBLE")),
+            expression=fn("REGEXP_MATCHES", text, _lit(r"^-?[0-9]+$"))))  # beyond 64 bits: still an int
+        numeric = exp.In(this=t, expressions=[_lit("BIGINT"), _lit("UBIGINT"), _lit("DOUBLE")])
+        if kind == "string":
+            value = case((exp.Or(this=is_text, expression=whole), text))
+        elif kind in ("int", "number", "bool"):
+            from_text, _ = self.text(spec, case((is_text, text)))
+            d = exp.TryCast(this=text, to=exp.DataType.build("DOUBLE"))
+            if kind == "int":
+                native = case((whole, exp.TryCast(this=text, to=exp.DataType.build("BIGINT"))),
+                              (exp.And(this=exp.EQ(this=t, expression=_lit("DOUBLE")), expression=exp.And(
+                                  this=fn("ISFINITE", d), expression=exp.EQ(this=d, expression=exp.Floor(this=d)))),
+                               exp.TryCast(this=d, to=exp.DataType.build("BIGINT"))))
+            elif kind == "number":
+                native = case((exp.And(this=numeric, expression=fn("ISFINITE", d)), d))
+            else:
+                native = case((exp.EQ(this=t, expression=_lit("BOOLEAN")), exp.EQ(this=text, expression=_lit("true"))),
+                              (exp.And(this=whole, expression=exp.In(this=text, expressions=[_lit("0"), _lit("1")])),
+                               exp.EQ(this=text, expression=_lit("1"))))
+            value = case((is_text, from_text), default=native)
+        elif kind == "list":
+            from_text, _ = self.text(spec, case((is_text, text)))
+            value = case((is_text, from_text), (exp.EQ(this=t, expression=_lit("ARRAY")), _json_strings(raw)))
+        else:  # date, enum: text only
+            value, _ = self.text(spec, case((is_text, text)))
+        v = self.cols.simple(value, "v")
+        blank = exp.And(this=is_text, expression=exp.EQ(this=_strip(text), expression=_lit(""))) \
+            if kind != "string" else exp.false()
+        return v, exp.And(this=exp.And(this=_not_null(raw), expression=_is_null(v)), expression=exp.Not(this=blank))
 
     # ---- native Parquet / DuckDB types
     def typed(self, spec: FieldSpec, raw, source_type: str):
