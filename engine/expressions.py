@@ -132,7 +132,9 @@ class Expressions:
         if not (t.numeric or t.kind == "duration"):
             self.err("E201", f"cannot negate {a_type(t)}", n.operand)
             return None
-        return self.set(n, t, self.null(n.operand))
+        # -x of the smallest int leaves the 64-bit range: missing
+        overflows = t.kind == "int" and not isinstance(n.operand, ast.Number)
+        return self.set(n, t, self.null(n.operand) or overflows)
 
     def e_Binary(self, n):
         op = n.op
@@ -174,8 +176,10 @@ class Expressions:
                 return None
             return self.set(n, BOOL, nullable)
         result = self.arith(op, lt, rt, n)
-        # division by zero, and a date shifted off the calendar, give missing
-        return self.set(n, result, nullable or op == "/" or result.kind == "date") if result else None
+        # division by zero, a date shifted off the calendar, and a result beyond 64-bit ints or
+        # finite doubles give missing
+        overflows = result is not None and result.numeric
+        return self.set(n, result, nullable or op == "/" or result.kind == "date" or overflows) if result else None
 
     def arith(self, op: str, lt: Type, rt: Type, n: ast.Binary) -> Type | None:
         if lt.numeric and rt.numeric:
@@ -299,7 +303,7 @@ class Expressions:
         if fn.nulls == "coalesce":
             nullable = all(self.c.nullable.get(a.id, False) for a in args)
         else:
-            nullable = self.null(*args)
+            nullable = self.null(*args) or (fname == "abs" and result.kind == "int")  # abs of the smallest int
         return self.set(n, result, nullable)
 
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 import re2
 
+from .records import INT_MAX, INT_MIN
 from .types import BOOL, INT, NUMBER, STRING, Type
 
 
@@ -111,6 +112,17 @@ def _contains(types):
     return _string_pair(types)
 
 
+_INF = float("inf")
+
+
+def in_range(value):
+    """An arithmetic result as every backend keeps it: an int within 64 bits, a finite double; else
+    missing (None), as SQL's checked BIGINT and DOUBLE arithmetic gives it."""
+    if value.__class__ is int:
+        return value if INT_MIN <= value <= INT_MAX else None
+    return value if -_INF < value < _INF else None
+
+
 def months_since(d: dt.date, as_of: dt.date) -> int:
     """Whole months from d to as_of: a month counts once its day of the month is reached."""
     months = (as_of.year - d.year) * 12 + (as_of.month - d.month)
@@ -168,7 +180,8 @@ REGISTRY: dict[str, Function] = {f.name: f for f in (
     Function("months_since", "months_since(date) -> int",
              "Whole months from the date to the as-of date; a month counts once its day is reached.",
              (1, 1), _one_date, months_since, needs_as_of=True),
-    Function("abs", "abs(number) -> number", "Absolute value; keeps int as int.", (1, 1), _numeric_same, abs),
+    Function("abs", "abs(number) -> number", "Absolute value; keeps int as int.", (1, 1), _numeric_same,
+             lambda x: in_range(abs(x))),
     Function("min", "min(a, b, …) -> same type", "Smallest argument; missing if any argument is missing.",
              (2, None), _common, min),
     Function("max", "max(a, b, …) -> same type", "Largest argument; missing if any argument is missing.",

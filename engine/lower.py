@@ -215,7 +215,7 @@ class _Lowerer:
 
     def x_Unary(self, n):
         arg = self.expr(n.operand)
-        return ir.Not(arg, arg.nullable) if n.op == "not" else ir.Neg(arg, arg.nullable)
+        return ir.Not(arg, arg.nullable) if n.op == "not" else ir.Neg(arg, self.nullable(n))
 
     def x_Binary(self, n):
         op = n.op

@@ -257,3 +257,36 @@ def test_jsonl_values_are_coerced_by_their_json_type(tmp_path):
     assert [d["key"] for d in duck[0]] == ["a", "b", "g"]
     assert [(r["key"], r["field"]) for r in duck[1]] == [("c", "n"), ("d", "s"), ("e", "t"), ("f", "n"), ("h", "b")]
     assert duck[0][0]["segments"]["seg"] == "big" and duck[0][1]["segments"]["seg"] == "big"
+
+
+OVERFLOW = '''policy o version "1"
+input c { id : string key  i : int  x : number }
+let cube = i * i * i
+let square = x * x
+let ratio = x / (x * 0.0000000001)
+segment seg { over : cube is missing  huge : square is missing or ratio is missing  fine : otherwise }
+output total : int = -1 combine sum
+output size : int? combine first
+output neg : number? combine first
+strategy st { when true then total = i, size = abs(i), neg = -(x * 0)
+  when true then total = i }
+'''
+
+
+def test_results_beyond_64_bit_ints_and_finite_doubles_are_missing_on_every_backend(tmp_path):
+    """SQL's BIGINT and DOUBLE cannot hold them; every backend makes them missing (then defaults)."""
+    records = [{"id": "a", "i": 2 ** 62, "x": 1e200}, {"id": "b", "i": 3, "x": 2.0},
+               {"id": "c", "i": -2 ** 63, "x": -1e300}, {"id": "d", "i": 2 ** 20, "x": 1e-320}]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    policy = engine.compile_policy(OVERFLOW)
+    python, duck = both(policy, data, tmp_path)
+    assert duck[:3] == python[:3]
+    got = [(d["segments"]["seg"], d["outputs"]["total"], d["outputs"]["size"]) for d in duck[0]]
+    assert got == [("over", -1, 2 ** 62), ("fine", 6, 3), ("over", -1, None), ("huge", 2 ** 21, 2 ** 20)]
+    interp = [d.to_dict() for d in policy.with_backend("interp").evaluate_many(records, as_of=AS_OF)]
+    assert json.dumps(interp, default=str) == json.dumps(python[0], default=str)
+    flat = tmp_path / "flat.csv"
+    engine.evaluate_duckdb(policy, str(data), out=str(flat), as_of=AS_OF)
+    text = flat.read_text(encoding="utf-8")
+    assert "-0.0" not in text and ",0.0," in text  # -(x * 0) is written 0.0, as the python backend writes it

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .. import ir
-from ..functions import REGISTRY
+from ..functions import REGISTRY, in_range
 from ..population import require
 from ..records import validate
 from ..decision import Decision
@@ -101,13 +101,13 @@ class _Env:
             return None
         op = n.op
         if op == "add":
-            return a + b
+            return in_range(a + b)
         if op == "sub":
-            return a - b
+            return in_range(a - b)
         if op == "mul":
-            return a * b
+            return in_range(a * b)
         if op == "div":
-            return None if b == 0 else a / b
+            return None if b == 0 else in_range(a / b)
         if op == "date_add":
             return date_shift(a, b)
         if op == "date_sub":
@@ -116,7 +116,7 @@ class _Env:
 
     def e_Neg(self, n):
         a = self.eval(n.arg)
-        return None if a is None else -a
+        return None if a is None else in_range(-a)
 
     def e_ToNumber(self, n):
         a = self.eval(n.arg)

@@ -17,6 +17,7 @@ from ..functions import REGISTRY, compile_regex
 from ..population import require
 from ..records import INT_MAX, INT_MIN, RecordError, coercer
 from ..decision import Decision
+from ..functions import in_range
 from .runtime import date_shift, in_list, resolve
 
 _CMP = {"eq": py.Eq, "ne": py.NotEq, "lt": py.Lt, "le": py.LtE, "gt": py.Gt, "ge": py.GtE}
@@ -63,7 +64,8 @@ def _record_check(rec):
 class _Codegen:
     def __init__(self, plan: ir.Plan):
         self.plan = plan
-        self.ns: dict = {"_date_shift": date_shift, "_in_list": in_list, "_resolve": resolve,
+        self.ns: dict = {"_date_shift": date_shift, "_in_list": in_list, "_resolve": resolve, "_in_range": in_range,
+                         "_INF": float("inf"), "_NINF": float("-inf"),
                          "_record_check": _record_check}
         self.temps = itertools.count()
         self.vars: dict[tuple[str, str], str] = {}
@@ -264,6 +266,10 @@ class _Codegen:
             var = f"o{i}"
             if o.combine == "list":
                 continue
+            present = py.UnaryOp(py.Not(), _is(_name(var), None))
+            if o.combine == "sum":  # a sum beyond 64-bit ints or finite doubles is missing
+                fits = self.finite(_name(var)) if o.type.kind == "number" else _call("_in_range", _name(var))
+                stmts.append(py.If(present, [_assign(var, fits)], []))
             if o.clamp is not None:
                 lo, hi = o.clamp
                 clamped = py.IfExp(py.Compare(_name(var), [py.Lt()], [_const(lo)]), _const(lo),
@@ -271,6 +277,9 @@ class _Codegen:
                 stmts.append(py.If(py.UnaryOp(py.Not(), _is(_name(var), None)), [_assign(var, clamped)], []))
             if o.combine != "count" and o.default is not None:
                 stmts.append(py.If(_is(_name(var), None), [_assign(var, self.value(o.default))], []))
+            if o.type.kind == "number":  # -0.0 is written 0.0, as SQL's x + 0.0 gives it
+                normal = _assign(var, py.BinOp(_name(var), py.Add(), _const(0.0)))
+                stmts.append(normal if o.default is not None else py.If(present, [normal], []))
         return stmts
 
     def accumulate(self, spec: ir.OutputSpec, var: str, expr: ir.Expr) -> list[py.stmt]:
@@ -350,18 +359,26 @@ class _Codegen:
             zero = py.Compare(_name(divisor), [py.Eq()], [_const(0)])
             test = py.BoolOp(py.Or(), [_is(bind, None), zero]) if n.right.nullable else \
                 py.Compare(bind, [py.Eq()], [_const(0)])
-            return self.guarded([n.left], lambda c: py.IfExp(test, _const(None),
-                                                             py.BinOp(c[0], py.Div(), _name(divisor))))
-        if op in _ARITH:
-            return self.guarded([n.left, n.right], lambda c: py.BinOp(c[0], _ARITH[op](), c[1]))
+            return self.guarded([n.left], lambda c: py.IfExp(test, _const(None), self.finite(
+                py.BinOp(c[0], py.Div(), _name(divisor)))))
+        if op in _ARITH:  # beyond 64-bit ints or finite doubles: missing
+            return self.guarded([n.left, n.right], lambda c: _call("_in_range", py.BinOp(c[0], _ARITH[op](), c[1])))
         if op == "date_diff":
             return self.guarded([n.left, n.right],
                                 lambda c: py.Attribute(py.BinOp(c[0], py.Sub(), c[1]), "days", py.Load()))
         sign = (lambda c: c) if op == "date_add" else (lambda c: py.UnaryOp(py.USub(), c))
         return self.guarded([n.left, n.right], lambda c: _call("_date_shift", c[0], sign(c[1])))
 
+    def finite(self, value: py.expr) -> py.expr:
+        """A double result, or None when it is infinite or NaN; inline, as it is on the hot path."""
+        t = self.temp()
+        test = py.Compare(_name("_NINF"), [py.Lt(), py.Lt()], [py.NamedExpr(_name(t, True), value), _name("_INF")])
+        return py.IfExp(test, _name(t), _const(None))
+
     def x_Neg(self, n):
-        return self.guarded([n.arg], lambda c: py.UnaryOp(py.USub(), c[0]))
+        if isinstance(n.arg, ir.Const):  # -literal always fits
+            return self.guarded([n.arg], lambda c: py.UnaryOp(py.USub(), c[0]))
+        return self.guarded([n.arg], lambda c: _call("_in_range", py.UnaryOp(py.USub(), c[0])))
 
     def x_ToNumber(self, n):
         return self.guarded([n.arg], lambda c: py.Call(self.bind(float), [c[0]], []))

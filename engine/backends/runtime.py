@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache, reduce
 
+from ..functions import in_range
 from ..ir import OutputSpec, SegmentStep
 
 _ONE_DAY = dt.timedelta(days=1)
@@ -99,8 +100,8 @@ def combine(spec: OutputSpec, values: list):
             value = present[0]
         elif mode == "last":
             value = present[-1]
-        elif mode == "sum":
-            value = reduce(lambda a, b: a + b, present)
+        elif mode == "sum":  # from 0, as SQL adds: 0 + -0.0 is 0.0
+            value = in_range(sum(present))
         elif mode == "min":
             value = reduce(lambda a, b: b if b < a else a, present)
         else:
@@ -108,4 +109,7 @@ def combine(spec: OutputSpec, values: list):
     if value is not None and spec.clamp is not None:
         lo, hi = spec.clamp
         value = lo if value < lo else hi if value > hi else value
-    return spec.default if value is None else value
+    value = spec.default if value is None else value
+    if value is not None and spec.type.kind == "number":
+        value += 0.0  # -0.0 is written 0.0, as SQL's x + 0.0 gives it
+    return value

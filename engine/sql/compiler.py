@@ -208,6 +208,8 @@ class Compiler:
         if op in ("date_add", "date_sub"):
             return self.date_shift(a, b, op == "date_sub")
         if op == "div":
+            if self.d.name == "postgres":
+                return self.pg_number(op, exp.cast(a, "DOUBLE"), exp.cast(b, "DOUBLE"))
             return self.number_checked(exp.Div(this=paren(exp.cast(a, "DOUBLE")), expression=exp.Nullif(
                 this=exp.cast(b, "DOUBLE"), expression=exp.Literal.number(0)), typed=False, safe=False))
         node = {"add": exp.Add, "sub": exp.Sub, "mul": exp.Mul}[op]
@@ -228,10 +230,17 @@ class Compiler:
         return case((self.d.finite(t), t))
 
     def pg_number(self, op: str, a, b) -> exp.Expression:
-        """PostgreSQL raises on double overflow instead of giving infinity: test the operands first."""
+        """PostgreSQL raises on double overflow (and division by zero) instead of giving infinity or
+        NULL: test the operands first; at the very edge of the double range this may say missing
+        where the exact result would just fit."""
         a, b = self.cols.simple(a), self.cols.simple(b)
         big = num(DOUBLE_MAX)
-        if op == "mul":
+        if op == "div":  # by zero is missing; by a tiny number may exceed the doubles
+            fits = exp.And(this=exp.NEQ(this=b, expression=num(0.0)), expression=exp.Or(
+                this=exp.GTE(this=exp.Abs(this=b), expression=num(1.0)),
+                expression=exp.LTE(this=exp.Abs(this=a), expression=exp.Mul(this=big, expression=exp.Abs(this=b)))))
+            result = exp.Div(this=a, expression=b, typed=False, safe=False)
+        elif op == "mul":
             fits = exp.Or(this=exp.LTE(this=exp.Abs(this=a), expression=num(1.0)),
                           expression=exp.LTE(this=exp.Abs(this=b), expression=exp.Div(
                               this=big, expression=exp.Abs(this=a), typed=False, safe=False)))

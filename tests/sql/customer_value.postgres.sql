@@ -45,7 +45,7 @@ WITH _l0 AS MATERIALIZED (
     CAST(COALESCE(_in9, FALSE) AS BOOLEAN) AS _f17,
     COALESCE((
       _in8 IN ('north', 'east')
-    ) AND STARTS_WITH(_in7, 'retail'), FALSE) AS _h33
+    ) AND STARTS_WITH(_in7, 'retail'), FALSE) AS _h34
   FROM _l0
 ), _l2 AS MATERIALIZED (
   SELECT
@@ -119,8 +119,9 @@ WITH _l0 AS MATERIALIZED (
       )
     ) AS _b14,
     CAST('2026-11-22' AS DATE) - _f11 AS _l19,
-    COALESCE(_f6 >= 1, FALSE) AS _h24,
-    COALESCE(_v13 = 'internal', FALSE) AS _g39
+    CAST(GREATEST(_f6, 1) AS DOUBLE PRECISION) AS _t21,
+    COALESCE(_f6 >= 1, FALSE) AS _h25,
+    COALESCE(_v13 = 'internal', FALSE) AS _g40
   FROM _l1
 ), _l3 AS MATERIALIZED (
   SELECT
@@ -146,53 +147,69 @@ WITH _l0 AS MATERIALIZED (
       )
       OR _b16
     ) AS _ok18,
-    CAST(_f4 AS DOUBLE PRECISION) / NULLIF(CAST(GREATEST(_f6, 1) AS DOUBLE PRECISION), 0) AS _t20,
+    CAST(_f4 AS DOUBLE PRECISION) AS _t20,
     COALESCE((
       _f4 >= 100000
     ) AND (
       _f6 >= 12
-    ), FALSE) AS _h22,
-    COALESCE(_l19 > 365, FALSE) AS _h27,
-    COALESCE(_l19 > 180, FALSE) AS _h28,
+    ), FALSE) AS _h23,
+    COALESCE(_l19 > 365, FALSE) AS _h28,
+    COALESCE(_l19 > 180, FALSE) AS _h29,
     COALESCE((
       _f6 >= 6
     ) AND (
       _l19 <= 90
-    ), FALSE) AS _h29,
+    ), FALSE) AS _h30,
     COALESCE((
       _f6 <= 1
     ) AND (
       _l19 <= 30
-    ), FALSE) AS _h30
+    ), FALSE) AS _h31
   FROM _l2
 ), _l4 AS MATERIALIZED (
   SELECT
     *,
-    COALESCE(_f9, CASE WHEN (
-      _t20 - _t20
-    ) = 0 THEN _t20 END) AS _l21,
+    COALESCE(
+      _f9,
+      CASE
+        WHEN (
+          _t21 <> CAST('0.0' AS DOUBLE PRECISION)
+        )
+        AND (
+          (
+            ABS(_t21) >= CAST('1.0' AS DOUBLE PRECISION)
+          )
+          OR (
+            ABS(_t20) <= (
+              CAST('1.7976931348623157e+308' AS DOUBLE PRECISION) * ABS(_t21)
+            )
+          )
+        )
+        THEN CAST(_t20 AS DOUBLE PRECISION) / _t21
+      END
+    ) AS _l22,
     CASE
-      WHEN _h27
-      THEN 'lifecycle.lost'
       WHEN _h28
-      THEN 'lifecycle.at_risk'
+      THEN 'lifecycle.lost'
       WHEN _h29
-      THEN 'lifecycle.loyal'
+      THEN 'lifecycle.at_risk'
       WHEN _h30
+      THEN 'lifecycle.loyal'
+      WHEN _h31
       THEN 'lifecycle.new'
       ELSE 'lifecycle.active'
-    END AS _r31,
+    END AS _r32,
     CASE
-      WHEN _h27
-      THEN 'lost'
       WHEN _h28
-      THEN 'at_risk'
+      THEN 'lost'
       WHEN _h29
-      THEN 'loyal'
+      THEN 'at_risk'
       WHEN _h30
+      THEN 'loyal'
+      WHEN _h31
       THEN 'new'
       ELSE 'active'
-    END AS _s32,
+    END AS _s33,
     CASE
       WHEN NOT _ok18
       THEN ARRAY_TO_STRING(
@@ -212,7 +229,7 @@ WITH _l0 AS MATERIALIZED (
         ),
         ', '
       )
-    END AS _rej54
+    END AS _rej55
   FROM _l3
 ), _l5 AS MATERIALIZED (
   SELECT
@@ -223,76 +240,76 @@ WITH _l0 AS MATERIALIZED (
       (
         _f6 >= 6
       ) AND (
-        _l21 >= 2000
+        _l22 >= 2000
       )
-    ), FALSE) AS _h23,
-    COALESCE(_s32 = 'loyal', FALSE) AS _g43,
-    COALESCE(_s32 = 'at_risk', FALSE) AS _g44,
-    COALESCE(_s32 = 'lost', FALSE) AS _g45
+    ), FALSE) AS _h24,
+    COALESCE(_s33 = 'loyal', FALSE) AS _g44,
+    COALESCE(_s33 = 'at_risk', FALSE) AS _g45,
+    COALESCE(_s33 = 'lost', FALSE) AS _g46
   FROM _l4
 ), _l6 AS MATERIALIZED (
   SELECT
     *,
     CASE
-      WHEN _h22
-      THEN 'value_tier.A'
       WHEN _h23
-      THEN 'value_tier.B'
+      THEN 'value_tier.A'
       WHEN _h24
+      THEN 'value_tier.B'
+      WHEN _h25
       THEN 'value_tier.C'
       ELSE 'value_tier.D'
-    END AS _r25,
-    CASE WHEN _h22 THEN 'A' WHEN _h23 THEN 'B' WHEN _h24 THEN 'C' ELSE 'D' END AS _s26,
+    END AS _r26,
+    CASE WHEN _h23 THEN 'A' WHEN _h24 THEN 'B' WHEN _h25 THEN 'C' ELSE 'D' END AS _s27,
     CAST(COALESCE(
-      COALESCE(CASE WHEN _g43 THEN 30 END, CASE WHEN _g44 THEN 14 END, CASE WHEN _g45 THEN 90 END),
+      COALESCE(CASE WHEN _g44 THEN 30 END, CASE WHEN _g45 THEN 14 END, CASE WHEN _g46 THEN 90 END),
       60
-    ) AS BIGINT) AS _o53
+    ) AS BIGINT) AS _o54
   FROM _l5
 ), _l7 AS MATERIALIZED (
   SELECT
     *,
     COALESCE(_f17 AND (
-      _s26 <> 'A'
-    ), FALSE) AS _h34,
-    COALESCE(_s26 = 'A', FALSE) AS _g36,
-    COALESCE(_s26 = 'B', FALSE) AS _g37,
+      _s27 <> 'A'
+    ), FALSE) AS _h35,
+    COALESCE(_s27 = 'A', FALSE) AS _g37,
+    COALESCE(_s27 = 'B', FALSE) AS _g38,
     COALESCE((
-      _s32 = 'at_risk'
+      _s33 = 'at_risk'
     ) AND (
-      _s26 IN ('A', 'B')
-    ), FALSE) AS _g38,
-    COALESCE(_s26 = 'A', FALSE) AS _g40,
-    COALESCE(_s26 = 'B', FALSE) AS _g41,
-    COALESCE(_s26 = 'C', FALSE) AS _g42
+      _s27 IN ('A', 'B')
+    ), FALSE) AS _g39,
+    COALESCE(_s27 = 'A', FALSE) AS _g41,
+    COALESCE(_s27 = 'B', FALSE) AS _g42,
+    COALESCE(_s27 = 'C', FALSE) AS _g43
   FROM _l6
 ), _l8 AS MATERIALIZED (
   SELECT
     *,
     ARRAY_REMOVE(
-      CAST(ARRAY[CASE WHEN _h33 THEN 'regional_promo' END, CASE WHEN _h34 THEN 'vip_care' END] AS VARCHAR[]),
+      CAST(ARRAY[CASE WHEN _h34 THEN 'regional_promo' END, CASE WHEN _h35 THEN 'vip_care' END] AS VARCHAR[]),
       NULL
-    ) AS _s35,
-    CASE WHEN _g36 THEN CAST('0.1' AS DOUBLE PRECISION) END AS _p46,
-    CASE WHEN _g37 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p47,
+    ) AS _s36,
+    CASE WHEN _g37 THEN CAST('0.1' AS DOUBLE PRECISION) END AS _p47,
     CASE WHEN _g38 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p48,
+    CASE WHEN _g39 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p49,
     CAST(COALESCE(
       COALESCE(
-        CASE WHEN _g39 THEN 'internal' END,
-        CASE WHEN _g40 THEN 'premium' END,
-        CASE WHEN _g41 THEN 'standard' END,
-        CASE WHEN _g42 THEN 'basic' END
+        CASE WHEN _g40 THEN 'internal' END,
+        CASE WHEN _g41 THEN 'premium' END,
+        CASE WHEN _g42 THEN 'standard' END,
+        CASE WHEN _g43 THEN 'basic' END
       ),
       'self_service'
-    ) AS VARCHAR) AS _o52
+    ) AS VARCHAR) AS _o53
   FROM _l7
 ), _l9 AS MATERIALIZED (
   SELECT
     *,
     (
       (
-        CAST('0.0' AS DOUBLE PRECISION) + COALESCE(_p46, CAST('0.0' AS DOUBLE PRECISION))
-      ) + COALESCE(_p47, CAST('0.0' AS DOUBLE PRECISION))
-    ) + COALESCE(_p48, CAST('0.0' AS DOUBLE PRECISION)) AS _t49
+        CAST('0.0' AS DOUBLE PRECISION) + COALESCE(_p47, CAST('0.0' AS DOUBLE PRECISION))
+      ) + COALESCE(_p48, CAST('0.0' AS DOUBLE PRECISION))
+    ) + COALESCE(_p49, CAST('0.0' AS DOUBLE PRECISION)) AS _t50
   FROM _l8
 ), _l10 AS MATERIALIZED (
   SELECT
@@ -300,66 +317,66 @@ WITH _l0 AS MATERIALIZED (
     CASE
       WHEN (
         (
-          _p46 IS NULL
-        ) AND (
           _p47 IS NULL
+        ) AND (
+          _p48 IS NULL
         )
       ) AND (
-        _p48 IS NULL
+        _p49 IS NULL
       )
       THEN NULL
       ELSE CASE WHEN (
-        _t49 - _t49
-      ) = 0 THEN _t49 END
-    END AS _o50
+        _t50 - _t50
+      ) = 0 THEN _t50 END
+    END AS _o51
   FROM _l9
 ), _l11 AS MATERIALIZED (
   SELECT
     *,
     CAST(COALESCE(
       CASE
-        WHEN _o50 < CAST('0.0' AS DOUBLE PRECISION)
+        WHEN _o51 < CAST('0.0' AS DOUBLE PRECISION)
         THEN CAST('0.0' AS DOUBLE PRECISION)
-        WHEN _o50 > CAST('0.15' AS DOUBLE PRECISION)
+        WHEN _o51 > CAST('0.15' AS DOUBLE PRECISION)
         THEN CAST('0.15' AS DOUBLE PRECISION)
-        ELSE _o50
+        ELSE _o51
       END,
       CAST('0.0' AS DOUBLE PRECISION)
-    ) AS DOUBLE PRECISION) + CAST('0.0' AS DOUBLE PRECISION) AS _o51
+    ) AS DOUBLE PRECISION) + CAST('0.0' AS DOUBLE PRECISION) AS _o52
   FROM _l10
 )
 SELECT
   _in0 AS "customer_id",
-  CASE WHEN _ok18 THEN _s26 END AS "value_tier",
-  CASE WHEN _ok18 THEN _s32 END AS "lifecycle",
-  CASE WHEN _ok18 THEN _s35 END AS "flags",
-  CASE WHEN _ok18 THEN _o51 END AS "discount",
-  CASE WHEN _ok18 THEN _o52 END AS "service_level",
-  CASE WHEN _ok18 THEN _o53 END AS "contact_every",
+  CASE WHEN _ok18 THEN _s27 END AS "value_tier",
+  CASE WHEN _ok18 THEN _s33 END AS "lifecycle",
+  CASE WHEN _ok18 THEN _s36 END AS "flags",
+  CASE WHEN _ok18 THEN _o52 END AS "discount",
+  CASE WHEN _ok18 THEN _o53 END AS "service_level",
+  CASE WHEN _ok18 THEN _o54 END AS "contact_every",
   CASE
     WHEN _ok18
     THEN ARRAY_REMOVE(
       CAST(ARRAY[
-        _r25,
-        _r31,
-        CASE WHEN _h33 THEN 'flags.regional_promo' END,
-        CASE WHEN _h34 THEN 'flags.vip_care' END,
-        CASE WHEN _g36 THEN 'pricing.1' END,
-        CASE WHEN _g37 THEN 'pricing.2' END,
-        CASE WHEN _g38 THEN 'pricing.3' END,
-        CASE WHEN _g39 THEN 'service.1' END,
-        CASE WHEN _g40 THEN 'service.2' END,
-        CASE WHEN _g41 THEN 'service.3' END,
-        CASE WHEN _g42 THEN 'service.4' END,
-        CASE WHEN _g43 THEN 'by_lifecycle.loyal' END,
-        CASE WHEN _g44 THEN 'by_lifecycle.at_risk' END,
-        CASE WHEN _g45 THEN 'by_lifecycle.lost' END
+        _r26,
+        _r32,
+        CASE WHEN _h34 THEN 'flags.regional_promo' END,
+        CASE WHEN _h35 THEN 'flags.vip_care' END,
+        CASE WHEN _g37 THEN 'pricing.1' END,
+        CASE WHEN _g38 THEN 'pricing.2' END,
+        CASE WHEN _g39 THEN 'pricing.3' END,
+        CASE WHEN _g40 THEN 'service.1' END,
+        CASE WHEN _g41 THEN 'service.2' END,
+        CASE WHEN _g42 THEN 'service.3' END,
+        CASE WHEN _g43 THEN 'service.4' END,
+        CASE WHEN _g44 THEN 'by_lifecycle.loyal' END,
+        CASE WHEN _g45 THEN 'by_lifecycle.at_risk' END,
+        CASE WHEN _g46 THEN 'by_lifecycle.lost' END
       ] AS VARCHAR[]),
       NULL
     )
   END AS "rules_fired",
   CASE WHEN _ok18 THEN CAST(ARRAY[] AS VARCHAR[]) END AS "errors",
-  _rej54 AS "rejected"
+  _rej55 AS "rejected"
 FROM _l11
 ORDER BY
   _row
