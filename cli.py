@@ -174,6 +174,8 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
         else:
             engine.write_stream(sys.stdout, rows, columns, fmt_)
 
+    # a progress line on the terminal when decisions go to a file; never when output is piped
+    progress = engine.Progress(sys.stderr) if out is not None and sys.stderr.isatty() and record is None else None
     try:
         if backend in ("duckdb", "spark") and data is None:
             raise _Fail(f"--backend {backend} reads a file: give --data FILE (CSV, TSV, JSONL or Parquet)")
@@ -182,15 +184,16 @@ def eval_cmd(policy, record, data, out, fmt, as_of, rejects, encoding, stats, su
                 raise _Fail("--backend spark needs pyspark: pip install 'customer-rules[spark]'")
             from engine.spark import evaluate_file_spark
             result = evaluate_file_spark(p, data, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
-                                         encoding=encoding, sink=sink)
+                                         encoding=encoding, sink=sink, progress=progress)
         elif backend == "duckdb":
             result = engine.evaluate_duckdb(p, data, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
                                             encoding=encoding, sink=sink, table=table,
-                                            progress=out is not None and sys.stdout.isatty())
+                                            progress=progress is not None and sys.stdout.isatty())
         else:
             result = engine.evaluate_file(p, data=data, stream=sys.stdin if data is None and records is None else None,
                                           records=records, out=out, out_format=fmt, rejects=rejects, as_of=as_of,
-                                          encoding=encoding, sink=sink, rank_in_batch=record is None)
+                                          encoding=encoding, sink=sink, rank_in_batch=record is None,
+                                          progress=progress)
     except ValueError as exc:  # a bad --as-of
         raise _Fail(str(exc)) from None
     summary_to = sys.stdout if out else sys.stderr

@@ -15,6 +15,7 @@ from .io import InputFileError, read_records, write_rows, write_stream
 from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, compile_policy, load_compiled,
                      load_policy)
 from .population import PopulationError
+from .progress import Progress
 from .records import RecordError
 from .sql import DIALECT_NAMES as SQL_DIALECTS, SqlError
 from .testing import find_case_files, run_case_file
@@ -23,7 +24,7 @@ __version__ = ENGINE_VERSION
 
 __all__ = [
     "ArtifactError", "BACKENDS", "BatchResult", "Decision", "Diagnostic", "ENGINE_VERSION", "InputFileError",
-    "Policy", "PolicyError", "PopulationError", "RecordError", "Reject", "SQL_DIALECTS", "SqlError", "check_file",
+    "Policy", "PolicyError", "PopulationError", "Progress", "RecordError", "Reject", "SQL_DIALECTS", "SqlError", "check_file",
     "compile_policy", "diagnostic_json", "display_width", "duckdb_reads", "evaluate_duckdb", "evaluate_file", "explain", "find_case_files", "load_compiled", "load_policy",
     "read_records", "render_diagnostic", "render_explanation", "run_case_file", "write_rows", "write_stream",
 ]

@@ -97,23 +97,24 @@ def _wanted(spec) -> str:
 def evaluate_file(policy: Policy, *, data: str | None = None, stream: IO | None = None, records: list | None = None,
                   out: str | None = None, out_format: str | None = None, rejects: str | None = None,
                   as_of: dt.date | str | None = None, encoding: str | None = None, sink=None,
-                  rank_in_batch: bool = True, results: Iterable[Decision | Reject] | None = None) -> BatchResult:
+                  rank_in_batch: bool = True, results: Iterable[Decision | Reject] | None = None,
+                  progress=None) -> BatchResult:
     """Decide every record of a file (or stream, or list) and write decisions to `out` or hand them to `sink`.
 
     CSV and table outputs hold one flat row per record; JSON and JSONL the whole decision.
     Rejects go to the `rejects` file when given (and are always kept on the result). Population
     functions rank against this batch unless `rank_in_batch` is False (then frozen stats are needed).
     `results` are decisions and rejects made elsewhere (the Spark backend), written the same way.
+    `progress` (an engine.progress.Progress) draws how far the run has come.
     """
     result = BatchResult()
-    if results is not None:
-        decisions = tally(policy, results, result)
-    elif records is None:
-        records = read_records(data, encoding=encoding, stream=stream if data is None else None)
-        if data is not None and format_from_path(data) in ("csv", "tsv"):
-            records, result.absent = check_columns(policy, records, data)
     if results is None:
-        decisions = tally(policy, policy.evaluate_many(records, as_of=as_of, rank_in_batch=rank_in_batch), result)
+        if records is None:
+            records = read_records(data, encoding=encoding, stream=stream if data is None else None)
+            if data is not None and format_from_path(data) in ("csv", "tsv"):
+                records, result.absent = check_columns(policy, records, data)
+        results = policy.evaluate_many(records, as_of=as_of, rank_in_batch=rank_in_batch)
+    decisions = tally(policy, progress.track(results) if progress else results, result)
     fmt = out_format or (format_from_path(out) if out else "jsonl")
     if fmt in ("csv", "tsv", "table"):
         rows: Iterable[dict] = (policy.row(d) for d in decisions)

@@ -263,3 +263,30 @@ def test_a_csv_without_a_needed_column_is_refused_up_front(tmp_path):
                                                         for r in RECORDS[:2]])
     out = rules("eval", POLICY, "--data", optional_gone, "--format", "csv", "--as-of", "2026-11-22")
     assert out.returncode == 0 and "note: no column for `avg_order_value`" in out.stderr
+
+
+def test_progress_line_on_a_terminal_only(tmp_path):
+    """A long record-by-record run draws a progress line on a terminal; piped, nothing is drawn."""
+    import pty
+    args = ["eval", POLICY, "--data", ROOT / "examples" / "customer_value.csv", "--backend", "python",
+            "--out", tmp_path / "d.jsonl", "--as-of", "2026-11-22", "--no-summary"]
+    cmd = [str(SCRIPT), *map(str, args)] if SCRIPT.exists() else [
+        sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); import cli; cli.main()", *map(str, args)]
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(cmd, stdin=follower, stdout=follower, stderr=follower,
+                             env={**os.environ, "RULES_PROGRESS_DELAY": "0"})
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert child.wait(timeout=120) == 0
+    os.close(leader)
+    assert b"records decided" in seen and b"202 rows: 200 decided, 2 rejected" in seen
+    piped = rules(*args, env={"RULES_PROGRESS_DELAY": "0"})
+    assert piped.returncode == 0 and "records decided" not in piped.stderr + piped.stdout
