@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import os
 import itertools
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -85,14 +86,15 @@ class _RowLabels:
             yield tok
 
 
-@lru_cache(maxsize=1)
-def _lark() -> lark.Lark:
+@lru_cache(maxsize=2)
+def _lark(keep_all_tokens: bool = False) -> lark.Lark:
     text = resources.files("grammar").joinpath("policy.lark").read_text(encoding="utf-8")
-    return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True,
-                     postlex=_RowLabels(), maybe_placeholders=False, cache=_cache_file(text))
+    return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True, keep_all_tokens=keep_all_tokens,
+                     postlex=_RowLabels(), maybe_placeholders=False,
+                     cache=_cache_file(text, "-all-tokens" if keep_all_tokens else ""))
 
 
-def _cache_file(grammar: str) -> str | bool:
+def _cache_file(grammar: str, variant: str = "") -> str | bool:
     """Where Lark keeps its analysis of the grammar between runs (a fifth of a second per command):
     a file in the user's own cache folder, named by the grammar and Lark version; off if unusable.
 
@@ -107,7 +109,7 @@ def _cache_file(grammar: str) -> str | bool:
     except OSError:
         return False
     digest = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
-    return str(base / f"grammar-{digest}.lark-cache")
+    return str(base / f"grammar-{digest}{variant}.lark-cache")
 
 
 def parse(source: Source) -> ast.Policy:
@@ -127,6 +129,49 @@ def parse(source: Source) -> ast.Policy:
     if builder.errors:
         raise PolicyError(builder.errors, source)
     return policy
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A token of the concrete syntax: `kind` is NAME, NUMBER, TEXT, DATE, ROW_LABEL, OPTIONAL or COMMENT,
+    or for a keyword or punctuation the text itself; `start`/`end` are offsets in the source."""
+
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A rule of the concrete syntax as grammar/policy.lark names it, with every token kept."""
+
+    kind: str
+    children: tuple["Branch | Leaf", ...]
+    start: int
+    end: int
+
+
+def concrete_syntax(source: Source) -> tuple[Branch, list[Leaf]]:
+    """The full parse tree of policy text (keywords and punctuation kept) and its comments, for
+    tools that print a policy back (engine/fmt.py). Token texts are read with full-width
+    punctuation as its ASCII twin, as `parse` reads them; raises PolicyError on bad syntax.
+    """
+    text = normalize_full_width(source.text)
+    try:
+        tree = _lark(keep_all_tokens=True).parse(text)
+    except UnexpectedInput as exc:
+        raise PolicyError([_syntax_diagnostic(exc, text)], source) from None
+    comments = [Leaf("COMMENT", str(t), t.start_pos, t.end_pos)
+                for t in _lark().lex(text, dont_ignore=True) if t.type == "COMMENT"]
+    return _concrete(tree), comments
+
+
+def _concrete(node) -> Branch | Leaf:
+    if isinstance(node, Token):
+        return Leaf(node.type if node.type in _TOKEN_NAMES else str(node), str(node), node.start_pos, node.end_pos)
+    children = tuple(_concrete(c) for c in node.children)
+    return Branch(str(node.data), children, node.meta.start_pos, node.meta.end_pos)
 
 
 # ---- syntax errors -----------------------------------------------------------------------
