@@ -56,8 +56,36 @@ def cli() -> None:
 @cli.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
-    """Check policies for errors; PATHS are .rules files or directories holding them."""
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too, not only on errors.")
+def check_cmd(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Check and verify policies; PATHS are .rules files or directories holding them.
+
+    Besides errors in the text, it proves what the rules can do: rules that never fire, overlaps
+    in `unique` segments, records no rule takes, outputs nothing sets, unused lets and outputs,
+    each with an example record where one exists. Exit 1 on errors (and on warnings with --strict).
+    """
+    files = _rules_files(paths)
+    reports = [engine.check_file(f) for f in files]
+    errors = sum(1 for _, diags in reports for d in diags if d.severity == "error")
+    warnings = sum(1 for _, diags in reports for d in diags if d.severity == "warning")
+    notes = sum(1 for _, diags in reports for d in diags if d.severity == "note")
+    if fmt == "json":
+        click.echo(json.dumps([engine.diagnostic_json(d, src) for src, diags in reports for d in diags],
+                              ensure_ascii=False, indent=2))
+    else:
+        for src, diags in reports:
+            for d in diags:
+                click.echo(engine.render_diagnostic(d, src) + "\n")
+        failed = errors or (strict and warnings)
+        status = "failed" if failed else "ok"
+        tail = f", {notes} not analysed" if notes else ""
+        click.echo(f"{status}: {len(files)} file(s) checked, {errors} error(s), {warnings} warning(s){tail}"
+                   + (" (--strict: warnings fail)" if strict and warnings and not errors else ""))
+    sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+def _rules_files(paths: tuple[str, ...]) -> list[Path]:
+    """The .rules files PATHS name: files as given, and every *.rules under a directory."""
     files = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -68,25 +96,54 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
             raise _Fail(f"{p}: no such file or directory")
     if not files:
         raise _Fail(f"no .rules files under {', '.join(paths)}")
-    reports = [engine.check_file(f) for f in files]
-    errors = sum(1 for _, diags in reports for d in diags if d.severity == "error")
-    warnings = sum(1 for _, diags in reports for d in diags if d.severity == "warning")
-    if fmt == "json":
-        click.echo(json.dumps([engine.diagnostic_json(d, src) for src, diags in reports for d in diags],
-                              ensure_ascii=False, indent=2))
-    else:
-        for src, diags in reports:
-            for d in diags:
-                click.echo(engine.render_diagnostic(d, src) + "\n")
-        status = "ok" if not errors else "failed"
-        click.echo(f"{status}: {len(files)} file(s) checked, {errors} error(s), {warnings} warning(s)")
-    sys.exit(1 if errors else 0)
+    return files
+
+
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not in the standard layout.")
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print the changes as a unified diff.")
+def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Lay out policies the standard way: aligned columns, comments kept, meaning unchanged.
+
+    PATHS are .rules files or directories holding them; files are rewritten in place unless
+    --check or --diff is given. Exit 1 when --check finds a file to reformat, 2 when a policy
+    has errors that keep it from being read (it is left as it is).
+    """
+    dry = check or show_diff
+    changed = unchanged = broken = 0
+    for f in _rules_files(paths):
+        try:
+            result = engine.format_file(f, write=not dry)
+        except engine.PolicyError as exc:
+            click.echo(exc.render() + "\n", err=True)
+            broken += 1
+            continue
+        if not result.changed:
+            unchanged += 1
+            continue
+        changed += 1
+        if show_diff:
+            click.echo(result.diff(), nl=False)
+        click.echo(f"{'would reformat' if dry else 'reformatted'} {f}", err=True)
+    count = lambda n: f"{n} file{'' if n == 1 else 's'}"  # noqa: E731
+    parts = [f"{count(changed)} {'would be reformatted' if dry else 'reformatted'}"] if changed else []
+    if unchanged:
+        parts.append(f"{unchanged if parts else count(unchanged)} {'would be left' if dry else 'left'} unchanged")
+    if broken:
+        parts.append(f"{broken if parts else count(broken)} not formatted because of the errors above")
+    hint = "; run `rules fmt` without --check to reformat" if check and changed else ""
+    click.echo(", ".join(parts) + hint, err=True)
+    sys.exit(2 if broken else 1 if check and changed else 0)
 
 
 @cli.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
-def test_cmd(paths: tuple[str, ...]) -> None:
-    """Run the *.cases.yaml next to policies (default: everything under the current directory)."""
+@click.option("--junit", type=click.Path(), help="Also write the results as JUnit XML to this file (for CI).")
+def test_cmd(paths: tuple[str, ...], junit: str | None) -> None:
+    """Run the *.cases.yaml next to policies (default: everything under the current directory).
+
+    A failing case shows expected against actual, and the explanation of its record."""
     try:
         files = engine.find_case_files(list(paths) or ["."])
     except FileNotFoundError as exc:
@@ -94,8 +151,10 @@ def test_cmd(paths: tuple[str, ...]) -> None:
     if not files:
         raise _Fail(f"no *.cases.yaml files under {', '.join(paths) or '.'}")
     passed = failed = 0
+    results = []
     for f in files:
         result = engine.run_case_file(f)
+        results.append(result)
         if result.error:
             failed += 1
             click.echo(f"ERROR {f}: {result.error}")
@@ -115,6 +174,11 @@ def test_cmd(paths: tuple[str, ...]) -> None:
                 for line in case.trace:
                     click.echo(f"      {line}")
     click.echo(f"{passed} passed, {failed} failed")
+    if junit:
+        try:
+            engine.write_junit(results, junit)
+        except OSError as exc:
+            raise _Fail(f"cannot write {junit}: {exc.strerror}") from None
     sys.exit(1 if failed else 0)
 
 
@@ -237,27 +301,80 @@ def sql_cmd(policy, dialect, table, as_of, stats) -> None:
 
 @cli.command("explain")
 @click.argument("policy", type=click.Path())
-@click.option("--record", required=True, help="The record as a JSON object.")
+@click.option("--record", help="The record as a JSON object.")
+@click.option("--data", type=click.Path(), help="A data file to take the record from (with --key).")
+@click.option("--key", help="The key of the record to explain in --data.")
+@click.option("--encoding", help="Encoding of a CSV file (default: detected; UTF-8, or GBK/GB18030 from Excel).")
 @click.option("--as-of", help="The date to decide as of, YYYY-MM-DD (default: today).")
 @click.option("--stats", type=click.Path(), help="Frozen populations from `rules fit` (for quintile, ntile, …).")
+@click.option("--show-pii", is_flag=True, help="Show the values of fields marked `pii` (hidden as *** by default).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def explain_cmd(policy, record, as_of, stats, fmt) -> None:
-    """Show why a record gets its segments and outputs: every rule, whether it held, what it read."""
+def explain_cmd(policy, record, data, key, encoding, as_of, stats, show_pii, fmt) -> None:
+    """Show why a record gets its segments and outputs: every rule, whether it held, the value of
+    each part of its condition, and how the outputs were set. Give the record with --record JSON,
+    or with --data FILE --key ID."""
+    if (record is None) == (data is None) or (data is not None and key is None):
+        raise _Fail("give the record either with --record JSON or with --data FILE --key ID")
     p = _load(policy)
     if stats is not None:
         p = p.with_stats(stats)
+    if record is not None:
+        try:
+            obj = json.loads(record)
+        except ValueError as exc:
+            raise _Fail(f"--record is not valid JSON: {exc}") from None
+    else:
+        try:
+            obj = engine.find_record(p, data, key, encoding)
+        except (LookupError, engine.InputFileError) as exc:
+            raise _Fail(str(exc)) from None
     try:
-        obj = json.loads(record)
-    except ValueError as exc:
-        raise _Fail(f"--record is not valid JSON: {exc}") from None
-    try:
-        view = engine.explain(p, obj, as_of=as_of)
+        view = engine.explain(p, obj, as_of=as_of, show_pii=show_pii)
     except engine.RecordError as exc:
         click.echo(f"rejected: {exc.reason}", err=True)
         sys.exit(1)
     except ValueError as exc:
         raise _Fail(str(exc)) from None
     click.echo(json.dumps(view, ensure_ascii=False, indent=2) if fmt == "json" else engine.render_explanation(view))
+
+
+@cli.command("diff")
+@click.argument("old")
+@click.argument("new", type=click.Path())
+@click.option("--data", required=True, type=click.Path(),
+              help="The records to compare on: a CSV, TSV, JSON, JSONL or Parquet file.")
+@click.option("--as-of", help="The date both policies decide as of, YYYY-MM-DD (default: today).")
+@click.option("--html", "html_out", type=click.Path(),
+              help="Also write a report with charts to this HTML file (one file, opens offline).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--examples", default=3, show_default=True, type=click.IntRange(0, 1000),
+              help="Example records to show for each change.")
+@click.option("--show-pii", is_flag=True, help="Show the values of fields marked `pii` in the examples "
+              "(hidden as *** by default).")
+@click.option("--encoding", help="Encoding of a CSV file (default: detected; UTF-8, or GBK/GB18030 from Excel).")
+def diff_cmd(old, new, data, as_of, html_out, fmt, examples, show_pii, encoding) -> None:
+    """Show what an edit to a policy changes on real records: who moves between segments, how outputs move.
+
+    OLD is the policy before the edit: a file, or git:REV:PATH for the file as committed in git
+    (git:HEAD:policies/customer_value.rules); NEW is the policy after the edit.
+    """
+    try:
+        old_p = engine.load_old(old)
+    except engine.PolicyError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+    except engine.DiffError as exc:
+        raise _Fail(str(exc)) from None
+    new_p = _load(new)
+    try:
+        impact = engine.diff_policies(old_p, new_p, data, as_of=as_of, examples=examples, show_pii=show_pii,
+                                      encoding=encoding)
+    except engine.DiffError as exc:
+        raise _Fail(str(exc)) from None
+    click.echo(json.dumps(impact.to_dict(), ensure_ascii=False, indent=2) if fmt == "json" else engine.render_diff(impact))
+    if html_out is not None:
+        engine.write_diff_html(impact, html_out)
+        click.echo(f"report -> {html_out}", err=fmt == "json")
 
 
 @cli.command("fit")

@@ -8,23 +8,28 @@
 from .backends import BACKENDS
 from .batch import BatchResult, evaluate_file
 from .decision import Decision, Reject
+from .diff import DiffError, Impact, diff_policies, load_old, render as render_diff
 from .duck import duckdb_reads, evaluate_duckdb
 from .diagnostics import Diagnostic, PolicyError, display_width, render as render_diagnostic, to_json as diagnostic_json
-from .explain import explain, render as render_explanation
+from .explain import explain, find_record, render as render_explanation
+from .fmt import Formatted, format_file, format_text
 from .io import InputFileError, read_records, write_rows, write_stream
-from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, compile_policy, load_compiled,
+from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, check_text, compile_policy, load_compiled,
                      load_policy)
 from .population import PopulationError
 from .progress import Progress
 from .records import RecordError
+from .report import render_html as render_diff_html, write_html as write_diff_html
 from .sql import DIALECT_NAMES as SQL_DIALECTS, SqlError
-from .testing import find_case_files, run_case_file
+from .testing import find_case_files, run_case_file, write_junit
 
 __version__ = ENGINE_VERSION
 
 __all__ = [
     "ArtifactError", "BACKENDS", "BatchResult", "Decision", "Diagnostic", "ENGINE_VERSION", "InputFileError",
-    "Policy", "PolicyError", "PopulationError", "Progress", "RecordError", "Reject", "SQL_DIALECTS", "SqlError", "check_file",
-    "compile_policy", "diagnostic_json", "display_width", "duckdb_reads", "evaluate_duckdb", "evaluate_file", "explain", "find_case_files", "load_compiled", "load_policy",
-    "read_records", "render_diagnostic", "render_explanation", "run_case_file", "write_rows", "write_stream",
+    "Policy", "PolicyError", "PopulationError", "Progress", "RecordError", "Reject", "SQL_DIALECTS", "SqlError", "check_file", "check_text",
+    "compile_policy", "diagnostic_json", "display_width", "duckdb_reads", "evaluate_duckdb", "evaluate_file", "explain", "find_case_files", "find_record", "load_compiled", "load_policy",
+    "read_records", "render_diagnostic", "render_explanation", "run_case_file", "write_junit", "write_rows", "write_stream",
+    "DiffError", "Impact", "diff_policies", "load_old", "render_diff", "render_diff_html", "write_diff_html",
+    "Formatted", "format_file", "format_text",
 ]

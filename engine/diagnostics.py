@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from .source import Source, Span
@@ -45,6 +45,13 @@ CATALOG: dict[str, tuple[str, str]] = {
     "E308": ("error", "an `all` segment used where a single value is needed"),
     "W401": ("warning", "a segment member with no row in a `by` strategy"),
     "W402": ("warning", "a policy without a `version`"),
+    "W501": ("warning", "a rule that can never fire: its condition contradicts itself, or earlier rules shadow it"),
+    "E502": ("error", "two rules of a `unique` segment that both hold for some record (with a witness)"),
+    "E503": ("error", "rows of an `any` segment that both hold for some record and give different members"),
+    "W504": ("warning", "records that no rule of a segment takes, and no `otherwise` (with a witness)"),
+    "W505": ("warning", "an output that no rule can set"),
+    "W506": ("warning", "a let or output that is never used"),
+    "N507": ("note", "a question the analysis cannot settle (regex, population functions, lists, timeouts)"),
 }
 
 
@@ -57,6 +64,7 @@ class Diagnostic:
     span: Span
     help: str | None = None
     label: str | None = None  # short text printed after the caret
+    witness: dict | None = field(default=None, compare=False)  # verification: {"record": …, "as_of": "YYYY-MM-DD"}
 
     @property
     def severity(self) -> str:
@@ -103,6 +111,7 @@ def to_json(diag: Diagnostic, source: Source) -> dict:
         "code": diag.code, "severity": diag.severity, "message": diag.message,
         "file": source.path, "line": line, "column": col,
         "end_line": end_line, "end_column": end_col, "help": diag.help,
+        **({"witness": diag.witness} if diag.witness is not None else {}),
     }
 
 

@@ -12,14 +12,14 @@ import datetime as dt
 import json
 import os
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 import duckdb
 from sqlglot import exp
 
 from .batch import REJECT_COLUMNS, BatchResult, check_columns, confirmed_reject
-from .io import InputFileError, atomic_write, detect_encoding, format_from_path, write_stream
+from .io import InputFileError, atomic_write, detect_encoding, file_mode, format_from_path, write_stream
 from .policy import Policy, _as_of
 from .sql import SourceColumn, build_query
 
@@ -185,8 +185,7 @@ def _explain_failure(data: str, encoding: str | None) -> None:
     fails too; a CSV or JSONL file is read through once, as a stream."""
     from .io import read_records
     if format_from_path(data) in ("csv", "tsv", "jsonl"):
-        for _ in read_records(data, encoding=encoding):
-            pass
+        deque(read_records(data, encoding=encoding), maxlen=0)
 
 
 def _key_column(policy: Policy) -> str:
@@ -331,6 +330,7 @@ def write_result(con, policy: Policy, out: str, fmt: str, table: str, day: dt.da
                            "\t" if fmt == "tsv" else ","))]
         copy = exp.Copy(this=select.subquery(), kind=False, files=[exp.Literal.string(tmp)], params=params)
         con.execute(copy.sql("duckdb"))
+        os.chmod(tmp, file_mode(target))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -189,12 +189,24 @@ def _jsonl(text, name: str) -> Iterator[dict]:
             raise InputFileError(f"{name}, line {number}: invalid JSON ({exc.msg})") from None
 
 
+def file_mode(target: Path) -> int:
+    """The permissions a replacement of `target` gets: those it has, or what the umask gives a new file
+    (mkstemp's temporary files are owner-only, which would make outputs unreadable to the team)."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, encoding: str = "utf-8"):
     """A text file to write that replaces `path` only when the block succeeds; else `path` is untouched."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
+        os.chmod(tmp, file_mode(target))
         with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
             yield f
         os.replace(tmp, target)

@@ -7,7 +7,7 @@ from collections import Counter
 from . import ast, ir
 from .checker import CheckedPolicy, type_from_ref
 from .functions import REGISTRY
-from .source import Source
+from .source import Source, Span
 from .types import Type
 
 _CMP = {"=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
@@ -19,9 +19,13 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def lower(checked: CheckedPolicy, source: Source) -> ir.Plan:
-    """Build the evaluation plan of a policy that checked without errors."""
-    return _Lowerer(checked, source).plan()
+def lower(checked: CheckedPolicy, source: Source, origins: dict[int, Span] | None = None) -> ir.Plan:
+    """Build the evaluation plan of a policy that checked without errors.
+
+    Pass `origins={}` to get, by id() of plan node, the source span each condition, operand and
+    table cell came from (explain shows conditions with their parts' values this way).
+    """
+    return _Lowerer(checked, source, origins).plan()
 
 
 def _nullable(*nodes: ir.Expr) -> bool:
@@ -54,9 +58,10 @@ def widen(e: ir.Expr, from_t: Type | None, to_t: Type) -> ir.Expr:
 
 
 class _Lowerer:
-    def __init__(self, checked: CheckedPolicy, source: Source):
+    def __init__(self, checked: CheckedPolicy, source: Source, origins: dict[int, Span] | None):
         self.c = checked
         self.src = source
+        self.origins = origins
         self.extra_lets: list[ir.LetStep] = []
         self.sites: list[ir.Site] = []
 
@@ -160,7 +165,7 @@ class _Lowerer:
             if not isinstance(e, (ir.Field, ir.Var, ir.Seg, ir.Const)):
                 hidden = f"{owner}#col{i}"
                 self.extra_lets.append(ir.LetStep(hidden, e))
-                e = ir.Var(hidden, e.nullable)
+                e = self.origin(ir.Var(hidden, e.nullable), h.span)
             out.append((e, self.c.types[h.id]))
         return out
 
@@ -176,14 +181,22 @@ class _Lowerer:
     def test(self, t: ast.Test, h: ir.Expr) -> ir.Expr:
         if t.op == "range":
             lo, hi = self.expr(t.value), self.expr(t.high)
-            return _and([ir.Compare("ge" if t.low_closed else "gt", h, lo, _nullable(h, lo)),
-                         ir.Compare("le" if t.high_closed else "lt", h, hi, _nullable(h, hi))])
+            return self.origin(_and([ir.Compare("ge" if t.low_closed else "gt", h, lo, _nullable(h, lo)),
+                                     ir.Compare("le" if t.high_closed else "lt", h, hi, _nullable(h, hi))]), t.span)
         v = self.expr(t.value)
-        return ir.Compare(_CMP[t.op], h, v, _nullable(h, v))
+        return self.origin(ir.Compare(_CMP[t.op], h, v, _nullable(h, v)), t.span)
 
     # ---- expressions
     def expr(self, n: ast.Expr) -> ir.Expr:
-        return getattr(self, "x_" + type(n).__name__)(n)
+        e = getattr(self, "x_" + type(n).__name__)(n)
+        if not (isinstance(n, ast.Binary) and n.op in ("and", "or")):  # explain shows the parts of and/or
+            self.origin(e, n.span)
+        return e
+
+    def origin(self, e: ir.Expr, span: Span) -> ir.Expr:
+        if self.origins is not None:
+            self.origins.setdefault(id(e), span)
+        return e
 
     def nullable(self, n: ast.Expr) -> bool:
         return self.c.nullable.get(n.id, False)

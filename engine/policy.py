@@ -185,13 +185,27 @@ def compile_policy(text: str, name: str = "<string>", backend: str = "pycode") -
     return Policy(lower(checked, source), source, checked.diagnostics, backend)
 
 
-def check_file(path: str | os.PathLike) -> tuple[Source, list[Diagnostic]]:
-    """Parse and check a policy file without compiling it: its source and every diagnostic."""
-    source = Source(read_policy_text(path), str(path))
+def check_file(path: str | os.PathLike, verify: bool = True) -> tuple[Source, list[Diagnostic]]:
+    """Parse, check and verify a policy file without compiling it: see check_text."""
+    return check_text(read_policy_text(path), str(path), verify)
+
+
+def check_text(text: str, name: str = "<string>", verify: bool = True) -> tuple[Source, list[Diagnostic]]:
+    """Parse and check policy text: its source and every diagnostic, in source order.
+
+    With `verify` (the default), a policy without errors is also verified (engine.verify): rules
+    that never fire, overlaps, gaps, unused names, each with a witness record where one exists.
+    """
+    source = Source(text, name)
     try:
-        return source, check(parse(source)).diagnostics
+        checked = check(parse(source))
     except PolicyError as exc:
         return source, exc.diagnostics
+    if not verify or checked.errors:
+        return source, checked.diagnostics
+    from .verify import verify as prove
+    found = prove(checked, lower(checked, source))
+    return source, sorted(checked.diagnostics + found, key=lambda d: d.span.start)
 
 
 def read_policy_text(path: str | os.PathLike) -> str:

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from xml.etree import ElementTree as ET
 
-from .backends.interp import Interpreter
 from .diagnostics import PolicyError
+from .explain import explain, render
+from .io import atomic_write
 from .policy import Policy, load_policy
 from .records import RecordError
 
@@ -159,18 +161,34 @@ def show(value) -> str:
 
 
 def trace(policy: Policy, record: dict, as_of: dt.date) -> list[str]:
-    """Each rule with its line and whether its condition held, from the reference interpreter."""
-    values: dict[int, object] = {}
-    Interpreter(policy.plan).run(record, as_of, None, trace=values)
-    lines = []
-    for step in policy.plan.segments:
-        for rule in step.rules:
-            held = "otherwise" if rule.cond is None else _truth(values.get(id(rule.cond), "not evaluated"))
-            lines.append(f"{rule.id} (line {rule.line}): {held}")
-    for rule in policy.plan.rules:
-        lines.append(f"{rule.id} (line {rule.line}): {_truth(values.get(id(rule.cond), 'not evaluated'))}")
-    return lines
+    """The explanation of the record (as `rules explain` shows it), line by line, personal data masked."""
+    try:
+        return render(explain(policy, record, as_of)).splitlines()
+    except (RecordError, ValueError) as exc:
+        return [f"cannot explain the record: {exc}"]
 
 
-def _truth(value) -> str:
-    return {True: "true", False: "false", None: "unknown (a value is missing)"}.get(value, str(value))
+def write_junit(results: list[FileResult], path) -> None:
+    """Write case results as JUnit XML (one testsuite per cases file) for CI systems, atomically."""
+    root = ET.Element("testsuites", name="rules test")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for result in results:
+        suite = ET.SubElement(root, "testsuite", name=result.path)
+        counts = {"tests": len(result.cases) or 1, "failures": 0, "errors": 0}
+        if result.error:
+            counts["errors"] = 1
+            case = ET.SubElement(suite, "testcase", classname=result.path, name="(cases file)")
+            ET.SubElement(case, "error", message=result.error.splitlines()[0]).text = result.error
+        for c in result.cases:
+            case = ET.SubElement(suite, "testcase", classname=result.policy or result.path, name=c.name)
+            if not c.passed:
+                counts["failures"] += 1
+                body = "\n".join(c.problems + (["", "trace:"] + c.trace if c.trace else []))
+                ET.SubElement(case, "failure", message="; ".join(c.problems)).text = body
+        for k, v in counts.items():
+            suite.set(k, str(v))
+            totals[k] += v
+    for k, v in totals.items():
+        root.set(k, str(v))
+    with atomic_write(path) as f:
+        f.write(ET.tostring(root, encoding="unicode", xml_declaration=True))

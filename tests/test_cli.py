@@ -1,6 +1,7 @@
 """The `rules` command end to end, as an analyst or a pipeline runs it (a real subprocess)."""
 import csv
 import json
+from xml.etree import ElementTree
 import os
 import subprocess
 import sys
@@ -220,11 +221,18 @@ def test_rules_test_passes_and_fails(tmp_path):
         "  - name: big one\n    record: {x: 11}\n    expect: {s: big}\n"
         "  - name: wrong on purpose\n    record: {x: 3}\n    expect: {s: big}\n"
         "  - name: bad record\n    record: {x: abc}\n    reject: x\n", encoding="utf-8")
-    out = rules("test", tmp_path)
+    out = rules("test", tmp_path, "--junit", tmp_path / "out" / "junit.xml")
+    assert out.returncode == 2 and "junit.xml" in out.stderr  # the folder does not exist: said, not a traceback
+    out = rules("test", tmp_path, "--junit", tmp_path / "junit.xml")
     assert out.returncode == 1
     assert "2 passed, 1 failed" in out.stdout
     assert "s: expected big, got small" in out.stdout
-    assert "s.big (line 3): false" in out.stdout and "s.small (line 3): otherwise" in out.stdout
+    assert "x (3) > 10 → false" in out.stdout and "because no rule above holds, so `otherwise`" in out.stdout
+    suite = ElementTree.parse(tmp_path / "junit.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "0")
+    failure = suite.find(".//testcase[@name='wrong on purpose']/failure")
+    assert failure.get("message") == "s: expected big, got small" and "x (3) > 10 → false" in failure.text
+    assert suite.find(".//testcase[@name='big one']/failure") is None
     (tmp_path / "p.cases.yaml").write_text(
         "policy: p.rules\ncases:\n  - name: ok\n    record: {x: 11}\n    expect: {s: big}\n", encoding="utf-8")
     assert rules("test", tmp_path).returncode == 0
