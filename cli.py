@@ -1,12 +1,13 @@
 """The `rules` command: check, test, eval, explain, compile and fit. Thin: parse arguments, call engine, render.
 
-Exit codes: 0 clean, 1 findings (policy errors, failing cases), 2 usage or internal error.
+Exit codes: 0 clean, 1 findings (policy errors, failing cases), 2 usage or internal error, 130 interrupted.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -420,12 +421,21 @@ def _load(path: str) -> engine.Policy:
         sys.exit(1)
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # so SIGTERM unwinds like Ctrl-C: partial outputs are removed on the way out
+
+
 def main() -> None:
     """Entry point: run the CLI; no Python traceback reaches an analyst."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("interrupted: no output file was written or changed", err=True)
+        sys.exit(130)
+    except OSError as exc:  # a full disk, a folder that does not exist, no permission
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"error: cannot write or read{where}: {exc.strerror or exc}; no output file was changed", err=True)
         sys.exit(2)
     except click.ClickException as exc:
         exc.show()

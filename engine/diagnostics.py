@@ -17,6 +17,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "E002": ("error", "a character that is not part of the language"),
     "E003": ("error", "a malformed literal (date, number or string)"),
     "E004": ("error", "a reserved word used as a name"),
+    "E005": ("error", "a policy beyond the engine's limits (size, nesting, name length, rule count)"),
     "E101": ("error", "unknown name"),
     "E102": ("error", "name declared twice"),
     "E103": ("error", "unknown member of an enum or segment"),
@@ -88,8 +89,10 @@ def render(diag: Diagnostic, source: Source) -> str:
     text = source.line_text(line)
     end_line, _ = source.line_col(max(diag.span.end - 1, diag.span.start))
     stop = len(text) + 1 if end_line != line else source.line_col(diag.span.end)[1]
-    pad = display_width(text[: col - 1])
-    carets = max(1, display_width(text[col - 1 : stop - 1]))
+    shown, first = _window(text, col, stop)
+    pad = display_width(shown[: col - first])
+    carets = max(1, display_width(shown[col - first : stop - first]))
+    text = shown
     gutter = " " * len(str(line))
     out = [
         f"{diag.severity}[{diag.code}]: {diag.message}",
@@ -101,6 +104,24 @@ def render(diag: Diagnostic, source: Source) -> str:
     if diag.help:
         out.append(f"{gutter} = help: {diag.help}")
     return "\n".join(out)
+
+
+WINDOW = 120  # characters of a long source line shown around the caret
+
+
+def _window(text: str, col: int, stop: int) -> tuple[str, int]:
+    """A long line cut to the part around columns col..stop, and the column its first character had;
+    a cut is marked with … (which takes the place of one character, so the caret still lines up)."""
+    if len(text) <= WINDOW:
+        return text, 1
+    first = max(1, col - WINDOW // 3)
+    last = min(len(text), first + WINDOW)
+    piece = text[first - 1 : last]
+    if last < len(text):
+        piece = piece[:-1] + "…"
+    if first > 1:
+        piece = "…" + piece[1:]
+    return piece, first
 
 
 def to_json(diag: Diagnostic, source: Source) -> dict:

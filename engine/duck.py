@@ -8,9 +8,11 @@ the per-record path, from the raw row) and the segment counts.
 from __future__ import annotations
 
 import contextlib
+import errno
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from collections import Counter, deque
 from pathlib import Path
@@ -32,12 +34,15 @@ def duckdb_reads(path: str) -> bool:
 
 
 def connect(temp_dir: str, progress: bool = False) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to `temp_dir` beyond MEMORY_LIMIT and keeps rows in input order.
+    """An in-memory DuckDB that spills to `temp_dir` beyond MEMORY_LIMIT and keeps rows in input order;
+    RULES_THREADS caps its threads (the output is the same bytes with any number).
 
     With `progress`, DuckDB draws its progress bar for statements running longer than two seconds.
     """
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": temp_dir,
-                                 "preserve_insertion_order": True})
+    config = {"memory_limit": MEMORY_LIMIT, "temp_directory": temp_dir, "preserve_insertion_order": True}
+    if os.environ.get("RULES_THREADS", "").isdigit() and int(os.environ["RULES_THREADS"]) > 0:
+        config["threads"] = int(os.environ["RULES_THREADS"])  # default: every core
+    con = duckdb.connect(config=config)
     con.execute("SET enable_progress_bar = " + ("true" if progress else "false"))
     return con
 
@@ -168,24 +173,36 @@ def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_fo
             if rejects is not None:
                 with atomic_write(rejects) as f:
                     write_stream(f, (r.to_dict() for r in result.rejects), REJECT_COLUMNS, format_from_path(rejects))
+        except (duckdb.InterruptException, RuntimeError) as exc:  # Ctrl-C or SIGTERM while DuckDB ran
+            if isinstance(exc, RuntimeError) and "interrupted" not in str(exc):
+                raise
+            raise KeyboardInterrupt from None  # unwind as Python does: no output is kept
         except duckdb.Error as exc:
-            _explain_failure(data, encoding)
-            raise InputFileError(f"{data}: {str(exc).splitlines()[0]}") from None
+            if not _reads_record_by_record(data, encoding):
+                raise InputFileError(f"{data}: {str(exc).splitlines()[0]}") from None
+            by_record = True  # e.g. CSV rows wider than the header: rejected one by one there
         except _NoRecords:
-            from .batch import evaluate_file
-            return evaluate_file(policy, data=data, out=out, out_format=out_format, rejects=rejects, as_of=day,
-                                 encoding=encoding, sink=sink)
+            by_record = True
+        else:
+            by_record = False
         finally:
             con.close()
+    if by_record:
+        from .batch import evaluate_file
+        return evaluate_file(policy, data=data, out=out, out_format=out_format, rejects=rejects, as_of=day,
+                             encoding=encoding, sink=sink)
     return result
 
 
-def _explain_failure(data: str, encoding: str | None) -> None:
-    """When DuckDB cannot read a file, the per-record reader's message (which names the line) if it
-    fails too; a CSV or JSONL file is read through once, as a stream."""
+def _reads_record_by_record(data: str, encoding: str | None) -> bool:
+    """When DuckDB cannot read a file: whether the per-record reader can (then it decides the file,
+    the same way); if that fails too, its message, which names the line, is raised. A CSV or JSONL
+    file is read through once, as a stream."""
     from .io import read_records
-    if format_from_path(data) in ("csv", "tsv", "jsonl"):
-        deque(read_records(data, encoding=encoding), maxlen=0)
+    if format_from_path(data) not in ("csv", "tsv", "jsonl"):
+        return False
+    deque(read_records(data, encoding=encoding), maxlen=0)
+    return True
 
 
 def _key_column(policy: Policy) -> str:
@@ -271,16 +288,21 @@ def decisions_select(policy: Policy, fmt: str, day: dt.date) -> exp.Select:
         ]
     else:
         flat = fmt in ("csv", "tsv")
-        selected = [col(key)]
+        # CSV cannot tell an empty string from a missing value; DuckDB would quote "" where Python's
+        # csv module writes nothing, so an empty string is written as missing, the same bytes either way
+        blank = lambda e, name: exp.alias_(exp.Nullif(this=e, expression=lit("")), name, quoted=True)  # noqa: E731
+        key_text = flat and any(f.key and f.type.kind == "string" for f in plan.fields)
+        selected = [blank(col(key), key) if key_text else col(key)]
         for name in (*policy.segment_names, *policy.output_names):
             if flat and _is_list(policy, name):
-                selected.append(exp.alias_(exp.Anonymous(this="ARRAY_TO_STRING", expressions=[col(name), lit(";")]),
-                                           name, quoted=True))
+                selected.append(blank(exp.Anonymous(this="ARRAY_TO_STRING", expressions=[col(name), lit(";")]), name))
+            elif flat and _is_text(policy, name):
+                selected.append(blank(col(name), name))
             else:
                 selected.append(col(name))
         if flat:
-            selected.append(exp.alias_(exp.Anonymous(this="ARRAY_TO_STRING", expressions=[col("errors"), lit("; ")]),
-                                       "errors", quoted=True))
+            selected.append(blank(exp.Anonymous(this="ARRAY_TO_STRING", expressions=[col("errors"), lit("; ")]),
+                                  "errors"))
         else:
             selected += [col("rules_fired"), col("errors")]
     return exp.select(*selected).from_("_decided").where(  # in input order (see evaluate_duckdb)
@@ -294,6 +316,12 @@ def _label_case(value, pairs):
     for member, label in pairs:
         node = node.when(exp.EQ(this=value, expression=exp.Literal.string(member)), exp.Literal.string(label))
     return node
+
+
+def _is_text(policy: Policy, name: str) -> bool:
+    """A segment's member, or a string or enum output."""
+    return name in policy.segment_names or any(
+        o.name == name and o.type.kind in ("string", "enum") for o in policy.plan.outputs)
 
 
 def _is_list(policy: Policy, name: str) -> bool:
@@ -329,7 +357,12 @@ def write_result(con, policy: Policy, out: str, fmt: str, table: str, day: dt.da
                        exp.CopyParameter(this=exp.var("DELIMITER"), expression=exp.Literal.string(
                            "\t" if fmt == "tsv" else ","))]
         copy = exp.Copy(this=select.subquery(), kind=False, files=[exp.Literal.string(tmp)], params=params)
-        con.execute(copy.sql("duckdb"))
+        try:
+            con.execute(copy.sql("duckdb"))
+        except duckdb.IOException as exc:  # a full disk, a folder that went away: the output file's problem
+            found = re.search(r'"errno":"(\d+)"', str(exc))
+            code = int(found.group(1)) if found else errno.EIO
+            raise OSError(code, os.strerror(code), str(target)) from None
         os.chmod(tmp, file_mode(target))
         os.replace(tmp, target)
     except BaseException:

@@ -56,7 +56,8 @@ def explain(policy: Policy, record: dict, as_of: dt.date | str | None = None, sh
         outputs.append({"output": spec.name, "label": spec.label, "combine": spec.combine,
                         "clamp": list(spec.clamp) if spec.clamp else None, "default": jsonable(spec.default),
                         "value": value, "set_by": set_by, "how": _how(spec, set_by, value)})
-    lets = {s.name: view.value(s.expr) for s in plan.steps if isinstance(s, ir.LetStep) and "#" not in s.name}
+    lets = {s.name: view.value(ir.Var(s.name, s.expr.nullable), trace.get(id(s.expr)))
+            for s in plan.steps if isinstance(s, ir.LetStep) and "#" not in s.name}
     key = jsonable(decision.key)
     if plan.key in view.private and key is not None:
         key = MASK
@@ -133,10 +134,12 @@ class _View:
     def __init__(self, plan, source, origins, trace, private: set[str]):
         self.plan, self.source, self.origins, self.trace, self.private = plan, source, origins, trace, private
 
-    def value(self, node):
+    def value(self, node, value=None):
+        """The node's value in the trace (or `value`), masked if it is personal data."""
+        value = self.trace.get(id(node)) if value is None else value
         if isinstance(node, (ir.Field, ir.Var)) and node.name in self.private:
-            return MASK if self.trace.get(id(node)) is not None else None
-        return jsonable(self.trace.get(id(node)))
+            return MASK if value is not None else None
+        return jsonable(value)
 
     def rule(self, rule, chosen: bool) -> dict:
         holds = "otherwise" if rule.cond is None else _truth(self.trace, rule.cond)

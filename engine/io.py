@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from .records import RaggedRow
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".duckdb": "duckdb"}
 
@@ -159,7 +161,8 @@ def _csv(text, name: str, delimiter: str) -> Iterator[dict]:
             if not row:
                 continue
             if len(row) > width:
-                raise InputFileError(f"{name}, line {reader.line_num}: {len(row)} cells but the header has {width}")
+                yield RaggedRow(f"line {reader.line_num}: {len(row)} cells but the header has {width}")
+                continue
             values = [v if v != "" else None for v in row] + [None] * (width - len(row))
             yield dict(zip(header, values))
     except csv.Error as exc:
@@ -210,9 +213,11 @@ def atomic_write(path, encoding: str = "utf-8"):
         with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
             yield f
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno:  # e.g. a full disk: name the file
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(target)) from None
         raise
 
 
@@ -253,7 +258,7 @@ def write_stream(f: IO, rows: Iterable[dict], columns: list[str], format: str) -
             count += 1
     elif format == "jsonl":
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+            f.write(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_jsonable) + "\n")
             count += 1
     elif format == "json":
         f.write("[")

@@ -112,13 +112,60 @@ def _cache_file(grammar: str, variant: str = "") -> str | bool:
     return str(base / f"grammar-{digest}{variant}.lark-cache")
 
 
+# Limits that keep every stage (and the Python compiler the generated code goes through) within
+# bounds; docs/language.md, "Limits", lists them.
+MAX_SOURCE_CHARS = 5_000_000
+MAX_DEPTH = 100  # levels of the parse tree: nested parentheses of arithmetic, `not`, calls, and/or chains
+MAX_NAME_CHARS = 128
+MAX_RULES = 5_000
+_RULE_NODES = frozenset({"seg_rule", "seg_otherwise", "seg_row", "when_rule", "by_row", "strat_row"})
+
+
+def _tree(text: str, source: Source, keep_all_tokens: bool = False) -> lark.Tree:
+    """The parse tree of policy text within the limits above; PolicyError on bad syntax or beyond a limit."""
+    if len(text) > MAX_SOURCE_CHARS:
+        raise PolicyError([Diagnostic("E005", f"this policy has {len(text):,} characters; the limit is "
+                                      f"{MAX_SOURCE_CHARS:,}", Span(0, 1), help="split it into several policies")],
+                          source)
+    try:
+        tree = _lark(keep_all_tokens).parse(text)
+    except UnexpectedInput as exc:
+        raise PolicyError([_syntax_diagnostic(exc, text)], source) from None
+    beyond = _beyond_limits(tree)
+    if beyond is not None:
+        raise PolicyError([beyond], source)
+    return tree
+
+
+def _beyond_limits(tree: lark.Tree) -> Diagnostic | None:
+    """The first limit the tree exceeds, walked without recursion (the tree may be arbitrarily deep)."""
+    stack = [(tree, 1)]
+    rules = 0
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Token):
+            if node.type == "NAME" and len(node) > MAX_NAME_CHARS:
+                return Diagnostic("E005", f"a name of {len(node):,} characters; names have at most {MAX_NAME_CHARS}",
+                                  Span(node.start_pos, node.start_pos + 1), help="use a shorter name")
+            continue
+        if depth > MAX_DEPTH:
+            start = node.meta.start_pos if not node.meta.empty else 0
+            return Diagnostic("E005", f"this is nested more than {MAX_DEPTH} levels deep", Span(start, start + 1),
+                              help="give parts of the condition names with `let`, or use `in [...]` for long lists")
+        if node.data in _RULE_NODES:
+            rules += 1
+            if rules > MAX_RULES:
+                start = node.meta.start_pos
+                return Diagnostic("E005", f"this policy has more than {MAX_RULES:,} rules", Span(start, start + 1),
+                                  help="split it into several policies")
+        stack.extend((child, depth + 1) for child in node.children)
+    return None
+
+
 def parse(source: Source) -> ast.Policy:
     """Parse policy text into an AST; raise PolicyError with a positioned diagnostic on bad syntax."""
     text = normalize_full_width(source.text)
-    try:
-        tree = _lark().parse(text)
-    except UnexpectedInput as exc:
-        raise PolicyError([_syntax_diagnostic(exc, text)], source) from None
+    tree = _tree(text, source)
     builder = _Builder()
     try:
         policy = builder.transform(tree)
@@ -158,10 +205,7 @@ def concrete_syntax(source: Source) -> tuple[Branch, list[Leaf]]:
     punctuation as its ASCII twin, as `parse` reads them; raises PolicyError on bad syntax.
     """
     text = normalize_full_width(source.text)
-    try:
-        tree = _lark(keep_all_tokens=True).parse(text)
-    except UnexpectedInput as exc:
-        raise PolicyError([_syntax_diagnostic(exc, text)], source) from None
+    tree = _tree(text, source, keep_all_tokens=True)
     comments = [Leaf("COMMENT", str(t), t.start_pos, t.end_pos)
                 for t in _lark().lex(text, dont_ignore=True) if t.type == "COMMENT"]
     return _concrete(tree), comments

@@ -72,8 +72,22 @@ def parse_number(text: str) -> float | None:
     return float(f"{sign}{whole.replace(',', '') or '0'}.{frac or ''}e{exponent}")
 
 
+PII_MASK = "***"
+
+
 def coerce(spec: FieldSpec, value):
-    """The field's value in its declared type; the default or None when missing; else RecordError."""
+    """The field's value in its declared type; the default or None when missing; else RecordError,
+    which for a field marked `pii` does not quote the value."""
+    try:
+        return _coerce(spec, value)
+    except RecordError as exc:
+        if not spec.pii:
+            raise
+        raise RecordError(exc.field, PII_MASK, exc.expected,
+                          exc.reason.replace(shown(exc.value), PII_MASK)) from None
+
+
+def _coerce(spec: FieldSpec, value):
     t = spec.type
     if value is None or (isinstance(value, str) and t.kind != "string" and not value.strip()):
         if spec.default is not None:
@@ -226,8 +240,25 @@ def problems(record, fields: tuple[FieldSpec, ...]) -> list[RecordError]:
     return found
 
 
+class RaggedRow:
+    """A CSV row with more cells than the header has columns: rejected as a whole, saying where it is
+    (its cells are not kept: which belongs to which column is unknown, and some may be personal)."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+
+def not_a_record(record) -> RecordError:
+    """The reason a value that is not a dict of fields is rejected."""
+    if isinstance(record, RaggedRow):
+        return RecordError("", None, "a row as wide as the header", record.problem)
+    return RecordError("", record, "an object", f"a record must be an object of fields, not {type(record).__name__}")
+
+
 def validate(record, fields: tuple[FieldSpec, ...]) -> dict:
     """Every field of the schema coerced; extra keys are ignored. Raises RecordError on the first bad field."""
     if not isinstance(record, dict):
-        raise RecordError("", record, "an object", f"a record must be an object of fields, not {type(record).__name__}")
+        raise not_a_record(record)
     return {spec.name: coerce(spec, lookup(record, spec)) for spec in fields}

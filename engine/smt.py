@@ -3,7 +3,7 @@
 Missing values follow the language's three-valued logic: `known` is false where the value is
 missing. Ints and dates are integers (a date is its day number), numbers are exact reals,
 strings and enum or segment members are strings. What the encoding does not model (regular
-expressions, population functions, lists, rounding, case mapping, month counting) becomes a free
+expressions, population functions, lists, string lengths, rounding, case mapping, month counting) becomes a free
 value, so a proof that something cannot happen still holds; such parts are named in `opaque`.
 """
 from __future__ import annotations
@@ -18,13 +18,14 @@ from . import ir
 
 MIN_DAY, MAX_DAY = dt.date.min.toordinal(), dt.date.max.toordinal()
 _INT64 = 2 ** 63
+MAX_STRING = 1000  # a longer string constant is left to the cases: the solver slows down on it
 
 # functions modelled exactly; every other one is opaque, with the sort of its result
 _RESULT_SORT = {"matches": z3.BoolSort(), "contains": z3.BoolSort(), "lower": z3.StringSort(),
                 "upper": z3.StringSort(), "len": z3.IntSort(), "round": z3.RealSort(), "months_since": z3.IntSort()}
 _COMPARE = {"eq": lambda x, y: x == y, "ne": lambda x, y: x != y, "lt": lambda x, y: x < y,
             "le": lambda x, y: x <= y, "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y}
-_OPAQUE = ("matches", "lower", "upper", "round", "months_since")
+_OPAQUE = ("matches", "lower", "upper", "round", "months_since", "len")  # len: z3 builds strings that long
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class Encoder:
             return Term(z3.RealVal(Fraction(v)), z3.BoolVal(True))
         if isinstance(v, dt.date):
             return Term(z3.IntVal(v.toordinal()), z3.BoolVal(True))
+        if len(v) > MAX_STRING:
+            return self.fresh(z3.StringSort(), False, f"a string of {len(v):,} characters")
         return Term(z3.StringVal(v), z3.BoolVal(True))
 
     def e_Field(self, n):
@@ -232,7 +235,7 @@ class Encoder:
         if fn in _OPAQUE:
             return self.fresh(_RESULT_SORT[fn], n.nullable, f"`{fn}`")
         args = [self.expr(a) for a in n.args]
-        if fn in ("len", "contains") and args[0].val is None and args[0].opaque:  # of a list
+        if fn == "contains" and args[0].val is None and args[0].opaque:  # of a list
             return self.fresh(_RESULT_SORT[fn], n.nullable, f"`{fn}` of a list")
         if any(a.val is None for a in args):
             return Term(None, z3.BoolVal(False), _join(*args))
@@ -256,8 +259,6 @@ class Encoder:
             return Term(z3.SuffixOf(vals[1], vals[0]), known, _join(*args))
         if fn == "contains":
             return Term(z3.Contains(vals[0], vals[1]), known, _join(*args))
-        if fn == "len":
-            return Term(z3.Length(vals[0]), known, _join(*args))
         raise ValueError(f"no encoding for function {fn}")
 
     def e_Population(self, n):

@@ -25,8 +25,8 @@ from .records import RecordError
 from .smt import Encoder, Term
 from .source import Span
 
-QUERY_MS = 2000  # one solver question
-BUDGET_S = 20.0  # all questions about one policy; what is left after that is reported as not analysed
+QUERY_MS = 1000  # one solver question
+BUDGET_S = 10.0  # all questions about one policy; what is left after that is reported as not analysed
 MAX_PAIRS = 5  # overlap findings shown per segment
 
 

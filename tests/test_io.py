@@ -4,6 +4,8 @@ import io
 
 import pytest
 
+import engine
+
 from engine.io import InputFileError, atomic_write, detect_encoding, read_records, write_rows
 
 
@@ -29,13 +31,22 @@ def test_csv_quoting_empty_cells_and_short_rows(tmp_path):
 @pytest.mark.parametrize("text,words", [
     ("id,id\n1,2\n", "appears twice"),
     ("id,\n1,2\n", "has no name"),
-    ("id\n1,2\n", "line 2: 2 cells but the header has 1"),
 ])
 def test_bad_csv(tmp_path, text, words):
     path = tmp_path / "bad.csv"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputFileError, match=words):
         list(read_records(path))
+
+
+def test_a_row_wider_than_the_header_is_rejected_alone(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("id\n1,2\n3\n", encoding="utf-8")
+    ragged, fine = list(read_records(path))
+    assert fine == {"id": "3"}
+    policy = engine.compile_policy('policy p version "1"\ninput c { id : string key }\nsegment s { all_ : otherwise }\n')
+    reject = next(policy.evaluate_many([ragged]))
+    assert (reject.ok, reject.reason, reject.value) == (False, "line 2: 2 cells but the header has 1", None)
 
 
 def test_forced_encoding_and_unknown_codec(tmp_path):

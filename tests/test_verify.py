@@ -114,6 +114,7 @@ def test_exact_findings(body, fields, expected):
     ('segment s unique { a : e matches "^a"  b : e ends_with "z"  c : otherwise }', "e : string"),
     ("let q = quintile(x)\nsegment s unique { a : q >= 3  b : q <= 3  c : otherwise }", "x : number"),
     ('segment s unique { a : tags contains "vip"  b : len(tags) > 2  c : otherwise }', "tags : list(string)"),
+    ('segment s unique { a : len(e) > 3  b : e = "abc"  c : otherwise }', "e : string"),
 ])
 def test_beyond_the_analysis_is_not_guessed(body, fields):
     diags = findings(case(body, fields))

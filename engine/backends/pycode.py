@@ -15,7 +15,7 @@ import math
 from .. import ir
 from ..functions import REGISTRY, compile_regex
 from ..population import require
-from ..records import INT_MAX, INT_MIN, RecordError, coercer
+from ..records import INT_MAX, INT_MIN, coercer, not_a_record
 from ..decision import Decision
 from ..functions import in_range
 from .runtime import date_shift, in_list, resolve
@@ -58,7 +58,7 @@ def _dict(keys: list[str], values: list[py.expr]) -> py.Dict:
 def _record_check(rec):
     if isinstance(rec, dict):
         return rec
-    raise RecordError("", rec, "an object", f"a record must be an object of fields, not {type(rec).__name__}")
+    raise not_a_record(rec)
 
 
 class _Codegen:
