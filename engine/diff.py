@@ -37,7 +37,6 @@ import posixpath
 import shutil
 import subprocess
 from collections import Counter
-from dataclasses import fields as dc_fields, is_dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Literal
@@ -655,28 +654,8 @@ def _output_only(spec: ir.OutputSpec, side: _Side, masked: bool) -> OutputOnly:
 
 def _pii_outputs(plan: ir.Plan) -> set[str]:
     """Outputs whose value may be computed from a `pii` field (directly or through lets)."""
-    tainted = {f.name for f in plan.fields if f.pii}
-    if not tainted:
-        return set()
-    for step in plan.steps:
-        if isinstance(step, ir.LetStep) and _reads(step.expr) & tainted:
-            tainted.add(step.name)
-    return {a.output for rule in plan.rules for a in rule.assigns if _reads(a.expr) & tainted}
-
-
-def _reads(node) -> set[str]:
-    """The fields and lets an expression reads."""
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (ir.Field, ir.Var)):
-            found.add(n.name)
-        elif is_dataclass(n):
-            for f in dc_fields(n):
-                value = getattr(n, f.name)
-                stack.extend(v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, ir.Expr))
-    return found
+    tainted = ir.personal(plan)
+    return {a.output for rule in plan.rules for a in rule.assigns if ir.names_read(a.expr) & tainted}
 
 
 def _same(a, b) -> bool:

@@ -33,7 +33,7 @@ def explain(policy: Policy, record: dict, as_of: dt.date | str | None = None, sh
     day = _as_of(as_of)
     plan, origins = _plan_with_origins(policy)
     decision = Interpreter(plan).run(record, day, None, policy.populations, trace=trace)
-    view = _View(plan, policy.source, origins, trace, _private(plan) if not show_pii else set())
+    view = _View(plan, policy.source, origins, trace, ir.personal(plan) if not show_pii else set())
     fired = set(decision.rules_fired)
 
     segments = []
@@ -97,24 +97,6 @@ def _plan_with_origins(policy: Policy) -> tuple[ir.Plan, dict[int, Span]]:
         return policy.plan, origins
     plan = lower(checked, policy.source, origins)
     return (plan, origins) if plan.content_hash == policy.plan.content_hash else (policy.plan, {})
-
-
-def _private(plan: ir.Plan) -> set[str]:
-    """Fields marked `pii`, and lets computed from them (directly or through other lets)."""
-    private = {f.name for f in plan.fields if f.pii}
-    for step in plan.steps:
-        if isinstance(step, ir.LetStep) and _names(step.expr) & private:
-            private.add(step.name)
-    return private
-
-
-def _names(node) -> set[str]:
-    out: set[str] = set()
-    if isinstance(node, (ir.Field, ir.Var)):
-        out.add(node.name)
-    for child in _children(node):
-        out |= _names(child)
-    return out
 
 
 def _children(node) -> list:

@@ -234,6 +234,32 @@ class Plan:
         return tuple(s for s in self.steps if isinstance(s, SegmentStep))
 
 
+# ---- questions about a plan ----------------------------------------------------------------
+
+def names_read(node: Expr) -> set[str]:
+    """The fields and lets an expression reads directly (walked without recursion)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (Field, Var)):
+            found.add(n.name)
+        for f in fields(n):
+            value = getattr(n, f.name)
+            stack.extend(v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, Expr))
+    return found
+
+
+def personal(plan: Plan) -> set[str]:
+    """Fields marked `pii`, and the lets computed from them (directly or through other lets): what
+    explain, diff and the other reports mask unless asked."""
+    private = {f.name for f in plan.fields if f.pii}
+    for step in plan.steps:  # in evaluation order, so a let's inputs are settled before it
+        if private and isinstance(step, LetStep) and names_read(step.expr) & private:
+            private.add(step.name)
+    return private
+
+
 # ---- serialization -----------------------------------------------------------------------
 
 _CLASSES = {cls.__name__: cls for cls in (
