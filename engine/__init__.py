@@ -8,7 +8,8 @@
 from .backends import BACKENDS
 from .batch import BatchResult, evaluate_file
 from .decision import Decision, Reject
-from .diff import DiffError, Impact, diff_policies, load_old, render as render_diff
+from .diff import DiffError, Impact, diff_policies, load_old
+from .diff_text import render as render_diff
 from .duck import duckdb_reads, evaluate_duckdb
 from .diagnostics import Diagnostic, PolicyError, display_width, render as render_diagnostic, to_json as diagnostic_json
 from .explain import explain, find_record, render as render_explanation

@@ -15,8 +15,8 @@ import html
 import os
 
 from .diagnostics import display_width
-from .diff import (MASK, Example, Impact, OutputImpact, SegmentImpact, fmt_change, fmt_count, fmt_number,
-                   fmt_value, member_text, output_line)
+from .diff import MASK, Example, Impact, OutputImpact, SegmentImpact
+from .diff_text import fmt_change, fmt_count, fmt_number, fmt_value, member_text, output_line
 from .io import atomic_write
 
 FONT = "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',system-ui,sans-serif"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine import diff as diff_mod
+from engine import diff as diff_mod, diff_text
 from engine.diagnostics import display_width
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,10 +256,10 @@ def test_change_line_reads_like_the_brief():
     new = engine.compile_policy(base + "strategy s { when score >= 210 then discount = 10% }\n")
     rows = [{"id": f"c{i}", "score": i} for i in range(1000)]
     impact = engine.diff_policies(old, new, rows, as_of=AS_OF)
-    line = diff_mod.output_line(impact.outputs[0], impact.compared)
+    line = diff_text.output_line(impact.outputs[0], impact.compared)
     assert line == ("discount: 70 of 1,000 records change; mean 0.072 → 0.079 (+0.007, +9.7%); "
                     "total 72.0 → 79.0 (+7.0, +9.7%)")
-    assert [diff_mod.fmt_number(x) for x in (72.0, 1234567.5, 0.072, 12, 0.00012345, None)] == \
+    assert [diff_text.fmt_number(x) for x in (72.0, 1234567.5, 0.072, 12, 0.00012345, None)] == \
         ["72.0", "1,234,567.5", "0.072", "12", "0.000123", "-"]
 
 
