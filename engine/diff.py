@@ -519,7 +519,7 @@ def diff_policies(old: Policy, new: Policy, records_source: str | os.PathLike | 
         for name, side in only_new_outs.items():
             side.add(o_new[name])
 
-    tainted = _pii_outputs(old.plan) | _pii_outputs(new.plan) if not show_pii else set()
+    tainted = ir.personal_outputs(old.plan) | ir.personal_outputs(new.plan) if not show_pii else set()
     return Impact(
         old=_ref(old), new=_ref(new), data=data_name, as_of=day, rows_in=rows_in, compared=compared,
         rejected=Rejected(old_only=rejected["old"], new_only=rejected["new"], both=rejected["both"],
@@ -649,12 +649,6 @@ def _output_only(spec: ir.OutputSpec, side: _Side, masked: bool) -> OutputOnly:
     return OutputOnly(output=spec.name, label=spec.label, type=str(spec.type), numeric=side.numeric,
                       stats=side.stats(), top_values=[ValueCount(value=_json_value(v), count=c) for v, c in top],
                       other_values=side.present + side.missing - listed, masked=masked)
-
-
-def _pii_outputs(plan: ir.Plan) -> set[str]:
-    """Outputs whose value may be computed from a `pii` field (directly or through lets)."""
-    tainted = ir.personal(plan)
-    return {a.output for rule in plan.rules for a in rule.assigns if ir.names_read(a.expr) & tainted}
 
 
 def _same(a, b) -> bool:

@@ -42,17 +42,18 @@ def explain(policy: Policy, record: dict, as_of: dt.date | str | None = None, sh
         segments.append({"segment": step.name, "label": step.label, "hit": step.hit,
                          "member": decision.segments[step.name], "member_label": decision.labels[step.name],
                          "why": _why(step, rules, decision.errors), "rules": rules})
+    hidden = ir.personal_outputs(plan) if not show_pii else set()
     strategies = []
     for rule in plan.rules:
         shown = view.rule(rule, rule.id in fired)
         if rule.id in fired:
-            shown["sets"] = {a.output: view.value(a.expr) for a in rule.assigns}
+            shown["sets"] = {a.output: _masked(view.value(a.expr), a.output in hidden) for a in rule.assigns}
         strategies.append(shown)
     outputs = []
     for spec in plan.outputs:
         set_by = [{"rule": r["rule"], "line": r["line"], "value": r["sets"][spec.name]}
                   for r in strategies if spec.name in r.get("sets", {})]
-        value = jsonable(decision.outputs[spec.name])
+        value = _masked(jsonable(decision.outputs[spec.name]), spec.name in hidden)
         outputs.append({"output": spec.name, "label": spec.label, "combine": spec.combine,
                         "clamp": list(spec.clamp) if spec.clamp else None, "default": jsonable(spec.default),
                         "value": value, "set_by": set_by, "how": _how(spec, set_by, value)})
@@ -63,6 +64,7 @@ def explain(policy: Policy, record: dict, as_of: dt.date | str | None = None, sh
         key = MASK
     result = decision.to_dict()
     result["key"] = key
+    result["outputs"] = {k: _masked(v, k in hidden) for k, v in result["outputs"].items()}
     return {"policy": policy.name, "version": policy.version, "as_of": day.isoformat(), "key": key,
             "lets": lets, "segments": segments, "strategy_rules": strategies, "outputs": outputs, "decision": result}
 
@@ -84,6 +86,10 @@ def find_record(policy: Policy, path: str, key: str, encoding: str | None = None
         if any(name in record and record[name] is not None and str(record[name]).strip() == key for name in names):
             return record
     raise LookupError(f"{path}: no record with {spec.name} = {key}")
+
+
+def _masked(value, hidden: bool):
+    return MASK if hidden and value not in (None, [], "") else value
 
 
 def _plan_with_origins(policy: Policy) -> tuple[ir.Plan, dict[int, Span]]:

@@ -260,6 +260,12 @@ def personal(plan: Plan) -> set[str]:
     return private
 
 
+def personal_outputs(plan: Plan) -> set[str]:
+    """Outputs some rule sets from personal data (see `personal`): reports mask their values too."""
+    private = personal(plan)
+    return {a.output for rule in plan.rules for a in rule.assigns if names_read(a.expr) & private}
+
+
 # ---- serialization -----------------------------------------------------------------------
 
 _CLASSES = {cls.__name__: cls for cls in (

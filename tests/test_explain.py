@@ -125,3 +125,15 @@ def test_explain_from_a_data_file():
     assert missing.returncode == 2 and "no record with customer_id = NOPE" in missing.stderr
     both = rules("explain", POLICY)
     assert both.returncode == 2 and "--record JSON or with --data FILE --key ID" in both.stderr
+
+
+def test_outputs_computed_from_personal_data_are_masked():
+    policy = engine.compile_policy(PII_POLICY.replace('let greeting = name + ""\n', "")
+                                   + 'output salute : string?\nstrategy t { when spend > 100 then salute = name }\n')
+    record = {"id": "k1", "name": "王秘密", "spend": 500}
+    view = engine.explain(policy, record, as_of=AS_OF)
+    text = json.dumps(view, ensure_ascii=False) + engine.render_explanation(view)
+    assert "王秘密" not in text and "k1" not in text
+    assert view["outputs"][0]["value"] == "***" and view["decision"]["outputs"] == {"salute": "***"}
+    shown = engine.explain(policy, record, as_of=AS_OF, show_pii=True)
+    assert shown["outputs"][0]["value"] == "王秘密"
