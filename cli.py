@@ -396,6 +396,34 @@ def fit_cmd(policy, data, out, as_of, encoding) -> None:
     click.echo(f"fitted {len(p.plan.sites)} population(s) of {p.name} on {count} records -> {out}")
 
 
+@cli.command("serve")
+@click.argument("policy_dir", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (0.0.0.0: every interface; give --token-file then).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="The TCP port to listen on.")
+@click.option("--token-file", type=click.Path(), help="A file holding the token that every request but /healthz "
+              "must send as `Authorization: Bearer TOKEN`.")
+@click.option("--log", "log_path", type=click.Path(), help="Append each decision to this file as one JSON line "
+              "(no input fields, so no personal data).")
+@click.option("--log-max-bytes", type=click.IntRange(min=1), help="Start a new decision log when the file would grow "
+              "past this size, keeping 5 old ones as FILE.1 … FILE.5 (default: 10000000).")
+@click.option("--as-of", help="Decide as of this date, YYYY-MM-DD, when a request gives no ?as_of= "
+              "(default: the day of each request).")
+def serve_cmd(policy_dir, host, port, token_file, log_path, log_max_bytes, as_of) -> None:
+    """Serve the policies in POLICY_DIR as an HTTP JSON API until Ctrl-C or SIGTERM (docs/service.md).
+
+    POST /v1/policies/NAME/evaluate decides records, /explain explains one; GET /v1/policies lists
+    the policies, /healthz, /metrics and /openapi.json describe the service. Edits to the .rules files
+    are checked and swapped in while it runs; an edit with errors leaves the last good version serving.
+    """
+    from engine import service
+    try:
+        service.serve(policy_dir, host=host, port=port, token_file=token_file, log_path=log_path,
+                      log_max_bytes=log_max_bytes, as_of=as_of)
+    except service.ServiceError as exc:
+        raise _Fail(str(exc)) from None
+
+
 def _summary(p: engine.Policy, result: engine.BatchResult) -> str:
     rows = []
     labels = {s.name: dict(zip(s.members, s.labels)) for s in p.plan.segments}

@@ -32,5 +32,14 @@ __all__ = [
     "compile_policy", "diagnostic_json", "display_width", "duckdb_reads", "evaluate_duckdb", "evaluate_file", "explain", "find_case_files", "find_record", "load_compiled", "load_policy",
     "read_records", "render_diagnostic", "render_explanation", "run_case_file", "write_junit", "write_rows", "write_stream",
     "DiffError", "Impact", "diff_policies", "load_old", "render_diff", "render_diff_html", "write_diff_html",
-    "Formatted", "format_file", "format_text",
+    "Formatted", "format_file", "format_text", "create_app",
 ]
+
+
+def __getattr__(name: str):
+    """`engine.create_app` (the decision service, engine/service.py), imported when first used so the
+    `rules` commands that do not serve never load the web framework."""
+    if name == "create_app":
+        from .service import create_app
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
