@@ -118,6 +118,7 @@ MAX_SOURCE_CHARS = 5_000_000
 MAX_DEPTH = 100  # levels of the parse tree: nested parentheses of arithmetic, `not`, calls, and/or chains
 MAX_NAME_CHARS = 128
 MAX_RULES = 5_000
+MAX_COLUMNS = 100  # of a decision table
 _RULE_NODES = frozenset({"seg_rule", "seg_otherwise", "seg_row", "when_rule", "by_row", "strat_row"})
 
 
@@ -152,6 +153,10 @@ def _beyond_limits(tree: lark.Tree) -> Diagnostic | None:
             start = node.meta.start_pos if not node.meta.empty else 0
             return Diagnostic("E005", f"this is nested more than {MAX_DEPTH} levels deep", Span(start, start + 1),
                               help="give parts of the condition names with `let`, or use `in [...]` for long lists")
+        if _columns(node) > MAX_COLUMNS:
+            start = node.meta.start_pos
+            return Diagnostic("E005", f"this table has more than {MAX_COLUMNS} columns", Span(start, start + 1),
+                              help="split it into several tables, or compute a column with `let`")
         if node.data in _RULE_NODES:
             rules += 1
             if rules > MAX_RULES:
@@ -160,6 +165,16 @@ def _beyond_limits(tree: lark.Tree) -> Diagnostic | None:
                                   help="split it into several policies")
         stack.extend((child, depth + 1) for child in node.children)
     return None
+
+
+def _columns(node: lark.Tree) -> int:
+    """Cells of a table row, or header columns of a table; 0 for anything else."""
+    if node.data == "cells":
+        return sum(isinstance(c, lark.Tree) for c in node.children)
+    if node.data in ("segment_table", "strategy_table"):
+        header = next(c for c in node.children if isinstance(c, lark.Tree) and c.data == "exprs")
+        return sum(isinstance(c, lark.Tree) for c in header.children)
+    return 0
 
 
 def parse(source: Source) -> ast.Policy:

@@ -31,8 +31,9 @@ ODD = ["(", ")", "{", "}", "[", "]", '"', "\\", ":", "|", "=>", "->", "..", "??"
 
 def outcome(text: str) -> str:
     """Compile, then check and verify, one input; any exception other than PolicyError fails the
-    test, and so does either step taking SECONDS or more."""
-    start = time.perf_counter()
+    test, and so does either step taking SECONDS or more of CPU time (this process's own, so other
+    jobs on a shared machine do not count)."""
+    start = time.process_time()
     try:
         engine.compile_policy(text, "fuzz.rules")
         result = "ok"
@@ -40,11 +41,11 @@ def outcome(text: str) -> str:
         assert exc.diagnostics, "a PolicyError always carries diagnostics"
         exc.render()
         result = "error"
-    compiled = time.perf_counter()
+    compiled = time.process_time()
     source, diags = engine.check_text(text, "fuzz.rules")
     for d in diags:
         engine.render_diagnostic(d, source)
-    took = max(compiled - start, time.perf_counter() - compiled)
+    took = max(compiled - start, time.process_time() - compiled)
     assert took < SECONDS, f"{took:.2f} s for one input:\n{text[:500]}"
     return result
 
@@ -111,7 +112,8 @@ def test_extremes(name):
 
 
 def test_limits_give_clear_errors():
-    for name in ("not 10,000 deep", "calls 10,000 deep", "and 10,000 long", "1 MB name", "5,001 rules"):
+    for name in ("not 10,000 deep", "calls 10,000 deep", "and 10,000 long", "1 MB name", "5,001 rules",
+                 "table 5,000 columns"):
         with pytest.raises(engine.PolicyError) as err:
             engine.compile_policy(EXTREMES[name])
         assert [d.code for d in err.value.diagnostics] == ["E005"], name
