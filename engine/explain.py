@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import fields, is_dataclass
+from functools import lru_cache
 
 from . import ir
 from .backends.interp import Interpreter
@@ -92,8 +93,10 @@ def _masked(value, hidden: bool):
     return MASK if hidden and value not in (None, [], "") else value
 
 
+@lru_cache(maxsize=32)
 def _plan_with_origins(policy: Policy) -> tuple[ir.Plan, dict[int, Span]]:
-    """The policy's plan lowered again from its source, with where each condition came from."""
+    """The policy's plan lowered again from its source, with where each condition came from; kept
+    per policy, as a service or `rules test` explains many records of one policy."""
     origins: dict[int, Span] = {}
     try:
         checked = check(parse(policy.source))

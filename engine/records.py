@@ -177,6 +177,7 @@ def _coerce(spec: FieldSpec, value):
 def coercer(spec: FieldSpec):
     """`coerce` for one field, with a fast path for text as CSV gives it ("12", "3.5", "2026-11-01")."""
     kind = spec.type.kind
+    slow = coerce if spec.pii else _coerce  # only personal fields pay for masking the value in errors
     if kind == "date":
         def fast(value):
             if value.__class__ is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
@@ -184,7 +185,7 @@ def coercer(spec: FieldSpec):
                     return dt.date.fromisoformat(value)
                 except ValueError:
                     pass
-            return coerce(spec, value)
+            return slow(spec, value)
     elif kind in ("int", "number"):
         convert = int if kind == "int" else float
 
@@ -199,7 +200,7 @@ def coercer(spec: FieldSpec):
                 else:
                     if (INT_MIN <= number <= INT_MAX) if kind == "int" else math.isfinite(number):
                         return number
-            return coerce(spec, value)
+            return slow(spec, value)
     elif kind == "bool":
         words = {w: True for w in _TRUE} | {w: False for w in _FALSE}
 
@@ -208,10 +209,10 @@ def coercer(spec: FieldSpec):
                 found = words.get(value) if value in words else words.get(value.strip().lower())
                 if found is not None:
                     return found
-            return coerce(spec, value)
+            return slow(spec, value)
     else:
         def fast(value):
-            return coerce(spec, value)
+            return slow(spec, value)
     return fast
 
 
