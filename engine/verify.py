@@ -4,8 +4,10 @@ Findings: rules that can never fire (and the earlier rules that shadow them), ov
 in `unique` segments, `any` rows that disagree, records no rule takes, outputs no rule can set,
 lets and outputs never used. A finding that something can happen comes with a witness record,
 and the reference interpreter must agree on that record before it is shown; a question the
-encoding cannot settle (regex, population functions, lists, a solver timeout, a witness the
-interpreter does not confirm) is reported as not analysed, never guessed.
+encoding cannot settle (regex, population functions, lists, a question beyond the solver's work
+limit, a witness the interpreter does not confirm) is reported as not analysed, never guessed.
+The limits count the solver's own deterministic work units (z3's rlimit), not seconds, so the
+same policy gets the same findings on a fast machine and a busy one.
 """
 from __future__ import annotations
 
@@ -25,9 +27,16 @@ from .records import RecordError
 from .smt import Encoder, Term
 from .source import Span
 
-QUERY_MS = 1000  # one solver question
-BUDGET_S = 10.0  # all questions about one policy; what is left after that is reported as not analysed
+QUERY_WORK = 1_000_000  # z3 work units for one question (about 0.2 s here); beyond it, not analysed
+POLICY_WORK = 5_000_000  # for all questions about one policy; what is left after it is not analysed
+BUDGET_S = 10.0  # wall-clock backstop for very large policies, whose encoding itself takes time
 MAX_PAIRS = 5  # overlap findings shown per segment
+
+
+def _work(solver: z3.Solver) -> int:
+    """The solver's cumulative work units (z3 counts them across questions)."""
+    stats = solver.statistics()
+    return stats.get_key_value("rlimit count") if "rlimit count" in stats.keys() else 0
 
 
 def verify(checked: CheckedPolicy, plan: ir.Plan) -> list[Diagnostic]:
@@ -42,11 +51,11 @@ class _Verifier:
         self.plan = plan
         self.enc = Encoder(plan)
         self.solver = z3.Solver()
-        self.solver.set("timeout", QUERY_MS)
         self.solver.add(*self.enc.domain)
         if not _reads(plan, _all_exprs(plan))[1]:  # the as-of date plays no part: witnesses use today's
             self.solver.add(self.enc.today == dt.date.today().toordinal())
         self.deadline = time.monotonic() + BUDGET_S
+        self.work = 0  # z3 work units spent so far
         self.out: list[Diagnostic] = []
         self.spans = self._rule_spans()
         self.never: set[str] = set()  # rules proved never to fire
@@ -80,14 +89,18 @@ class _Verifier:
 
     # ---- solver questions
     def ask(self, *facts: z3.BoolRef, assumptions: tuple = ()) -> z3.CheckSatResult:
-        if time.monotonic() > self.deadline:
+        left = POLICY_WORK - self.work
+        if left <= 0 or time.monotonic() > self.deadline:
             return z3.unknown
         self.solver.push()
         try:
+            self.solver.set("rlimit", min(QUERY_WORK, left))
             self.solver.add(*facts)
+            start = _work(self.solver)
             result = self.solver.check(*assumptions)
             self.model = self.solver.model() if result == z3.sat else None
             self.core = self.solver.unsat_core() if result == z3.unsat and assumptions else []
+            self.work += _work(self.solver) - start
             return result
         finally:
             self.solver.pop()
@@ -119,7 +132,7 @@ class _Verifier:
         self.noted.add(rule_id)
         parts = sorted(set().union(*(t.opaque for t in terms if t is not None)))
         why = (f"it uses {', '.join(parts)}, which the analysis does not model" if parts
-               else "the solver could not settle it in time")
+               else "the solver could not settle it within its work limit")
         self.add("N507", f"{what} was not analysed: {why}", self.spans[rule_id],
                  help="cases in the .cases.yaml file are the way to cover it")
 
@@ -210,7 +223,7 @@ class _Verifier:
         seen = self.witness() if result == z3.sat else None
         if seen is None or any(seen[2]["held"][r.id] for r, _ in conds):
             parts = sorted(set().union(*(t.opaque for _, t in conds)))
-            why = f"it uses {', '.join(parts)}, which the analysis does not model" if parts else "the solver gave up"
+            why = f"it uses {', '.join(parts)}, which the analysis does not model" if parts else "the solver could not settle it within its work limit"
             self.add("N507", f"whether every record gets a `{step.name}` was not analysed: {why}", seg_span,
                      help="cases in the .cases.yaml file are the way to cover it")
             return
