@@ -37,7 +37,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """`engine.create_app` (the decision service, engine/service.py), imported when first used so the
+    """`engine.create_app` (the decision service, engine/service/), imported when first used so the
     `rules` commands that do not serve never load the web framework."""
     if name == "create_app":
         from .service import create_app

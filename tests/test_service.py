@@ -1,4 +1,4 @@
-"""The decision service (`rules serve`, engine/service.py): the HTTP API in process with Starlette's
+"""The decision service (`rules serve`, engine/service/): the HTTP API in process with Starlette's
 TestClient — decisions equal the engine's on every shipped case, hot reload, the decision log and
 its rotation, auth on every endpoint, metrics, the OpenAPI document under schemathesis — and one
 end-to-end run of the real `rules serve` command."""
@@ -251,7 +251,7 @@ def test_an_internal_error_is_a_json_500_and_a_traceback_on_stderr(tmp_path, mon
     def broken(*args, **kwargs):
         raise RuntimeError("planted failure")
 
-    monkeypatch.setattr(service, "explain_record", broken)
+    monkeypatch.setattr(service.api, "explain_record", broken)
     with TestClient(service.create_app(tmp_path)) as c:
         response = c.post("/v1/policies/customer_value/explain", json=RECORD)
         assert response.status_code == 500
@@ -858,7 +858,7 @@ def test_rules_serve_end_to_end(tmp_path):
 def test_the_listening_socket_is_tcp_so_asyncio_turns_nagle_off():
     """With proto 0, asyncio leaves Nagle's algorithm on, and each keep-alive request waits ~40 ms for a
     delayed ACK between the parts of the previous response."""
-    sock = service._bind("127.0.0.1", 0)
+    sock = service.run._bind("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
