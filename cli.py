@@ -409,17 +409,21 @@ def fit_cmd(policy, data, out, as_of, encoding) -> None:
               "past this size, keeping 5 old ones as FILE.1 … FILE.5 (default: 10000000).")
 @click.option("--as-of", help="Decide as of this date, YYYY-MM-DD, when a request gives no ?as_of= "
               "(default: the day of each request).")
-def serve_cmd(policy_dir, host, port, token_file, log_path, log_max_bytes, as_of) -> None:
-    """Serve the policies in POLICY_DIR as an HTTP JSON API until Ctrl-C or SIGTERM (docs/service.md).
+@click.option("--samples", type=click.Path(), help="A folder of CSV, JSONL or Parquet files on which the workbench "
+              "shows the impact of an edit (NAME.csv is picked first for policy NAME).")
+def serve_cmd(policy_dir, host, port, token_file, log_path, log_max_bytes, as_of, samples) -> None:
+    """Serve the policies in POLICY_DIR as an HTTP JSON API, with the analysts' workbench at /, until
+    Ctrl-C or SIGTERM (docs/service.md).
 
     POST /v1/policies/NAME/evaluate decides records, /explain explains one; GET /v1/policies lists
     the policies, /healthz, /metrics and /openapi.json describe the service. Edits to the .rules files
     are checked and swapped in while it runs; an edit with errors leaves the last good version serving.
+    Open http://HOST:PORT/ in a browser to edit a policy, try records and see an edit's impact.
     """
     from engine import service
     try:
         service.serve(policy_dir, host=host, port=port, token_file=token_file, log_path=log_path,
-                      log_max_bytes=log_max_bytes, as_of=as_of)
+                      log_max_bytes=log_max_bytes, as_of=as_of, samples=samples)
     except service.ServiceError as exc:
         raise _Fail(str(exc)) from None
 

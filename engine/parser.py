@@ -226,6 +226,41 @@ def concrete_syntax(source: Source) -> tuple[Branch, list[Leaf]]:
     return _concrete(tree), comments
 
 
+_TYPE_WORDS = {"int", "number", "bool", "string", "date", "enum", "list"}
+_HIGHLIGHT = {"COMMENT": "comment", "TEXT": "string", "ROW_LABEL": "string", "NUMBER": "number", "DATE": "number",
+              "NAME": "name", "OPTIONAL": "operator"}
+
+
+def lex_for_highlighting(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of each token of policy text, as the parser's own lexer reads them, for
+    editors: kind is keyword, type, name, string, number, comment, operator or error. Text the
+    lexer cannot read (an unclosed string, a stray character) is one `error` token and lexing
+    goes on after it, so a half-typed policy is still highlighted (up to 100 such places; text
+    after the hundredth is left plain)."""
+    text = normalize_full_width(text)
+    literals = {t.name: t.pattern.value for t in _lark().terminals if t.pattern.type == "str"}
+    out: list[tuple[int, int, str]] = []
+    at = 0
+    errors = 0
+    while at < len(text) and errors < 100:
+        try:
+            for tok in _lark().lex(text[at:], dont_ignore=True):
+                if tok.type == "WS":
+                    continue
+                word = literals.get(tok.type)
+                kind = _HIGHLIGHT.get(tok.type) or (
+                    "operator" if word is None or not word.isalpha() else "type" if word in _TYPE_WORDS else "keyword")
+                out.append((at + tok.start_pos, at + tok.end_pos, kind))
+            break
+        except UnexpectedInput as exc:
+            bad = at + exc.pos_in_stream
+            end = text.find("\n", bad) if text[bad] == '"' else bad + 1
+            end = len(text) if end < 0 else max(end, bad + 1)
+            out.append((bad, end, "error"))
+            at, errors = end, errors + 1
+    return out
+
+
 def _concrete(node) -> Branch | Leaf:
     if isinstance(node, Token):
         return Leaf(node.type if node.type in _TOKEN_NAMES else str(node), str(node), node.start_pos, node.end_pos)

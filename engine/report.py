@@ -23,22 +23,26 @@ FONT = "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',
 OLD_COLOR, NEW_COLOR = "#8da0cb", "#e78a3c"
 CHAR = 7.2  # px per display column at 12px
 
-CSS = f"""
+PAGE_CSS = f"""
 body {{ font-family: {FONT}; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #222; }}
-h1 {{ font-size: 1.5rem; margin-bottom: .2rem; }} h2 {{ font-size: 1.2rem; margin-top: 2.2rem;
-  border-bottom: 1px solid #ddd; padding-bottom: .2rem; }} h3 {{ font-size: 1.05rem; margin-top: 1.6rem; }}
-.meta {{ color: #555; margin: .2rem 0; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; }}
-.card {{ border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 9rem; }}
-.card b {{ display: block; font-size: 1.4rem; }}
-table {{ border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }}
-th, td {{ border: 1px solid #ddd; padding: .25rem .55rem; text-align: left; vertical-align: top; }}
-th {{ background: #f5f5f5; }} td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.chart {{ display: block; margin: .6rem 0; max-width: 100%; height: auto; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }}
-.legend span {{ display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 .8rem; vertical-align: middle; }}
-details {{ margin: .4rem 0; }} summary {{ cursor: pointer; }}
-.note {{ color: #666; font-size: .85rem; }}
+h1 {{ font-size: 1.5rem; margin-bottom: .2rem; }}
+"""
+# what render_fragment's HTML needs, wherever it is shown (the report page, the workbench)
+CONTENT_CSS = """
+h2 { font-size: 1.2rem; margin-top: 2.2rem;
+  border-bottom: 1px solid #ddd; padding-bottom: .2rem; } h3 { font-size: 1.05rem; margin-top: 1.6rem; }
+.meta { color: #555; margin: .2rem 0; }
+.cards { display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 9rem; }
+.card b { display: block; font-size: 1.4rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .55rem; text-align: left; vertical-align: top; }
+th { background: #f5f5f5; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.chart { display: block; margin: .6rem 0; max-width: 100%; height: auto; }
+.charts { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
+.legend span { display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 .8rem; vertical-align: middle; }
+details { margin: .4rem 0; } summary { cursor: pointer; }
+.note { color: #666; font-size: .85rem; }
 """
 
 
@@ -54,16 +58,23 @@ def render_html(impact: Impact) -> str:
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+        f"<title>{_e(title)}</title>", f"<style>{PAGE_CSS}{CONTENT_CSS}</style>", "</head>", "<body>",
         f"<h1>{_e(title)}{' — ' + _e(new.label) if new.label else ''}</h1>",
         f'<p class="meta">Before: <b>{_e(old.name)} {_e(old.version)}</b> ({_e(old.source)}, {_e(old.content_hash)}) '
         f"→ after: <b>{_e(new.name)} {_e(new.version)}</b> ({_e(new.source)}, {_e(new.content_hash)})</p>",
         f'<p class="meta">Records: {_e(impact.data or "given in Python")}, decided as of {_e(impact.as_of.isoformat())}.'
         + (f" Personal data ({_e(', '.join(impact.pii_fields))}): "
            + ("shown." if impact.pii_shown else f"hidden as {_e(MASK)}.") if impact.pii_fields else "") + "</p>",
-        _cards(impact),
-        _rejects(impact),
+        render_fragment(impact),
     ]
+    parts.append('<p class="note">Made by <code>rules diff</code> (customer-rules).</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def render_fragment(impact: Impact) -> str:
+    """The report's findings without the page around them: counts, segments with their charts, outputs."""
+    parts = [_cards(impact), _rejects(impact)]
     if impact.segments or impact.segments_added or impact.segments_removed:
         parts.append("<h2>Segments</h2>")
         parts.append('<p class="note">Counts are over the records both policies decided. In a heatmap, rows are the '
@@ -79,9 +90,7 @@ def render_html(impact: Impact) -> str:
             parts.append(f"<h3>Segment {what}: {_e(seg.segment)}{_e(label)}</h3>"
                          f"<table><tr><th>member</th><th>records</th><th>share</th></tr>{rows}</table>")
     parts.append(_outputs(impact))
-    parts.append('<p class="note">Made by <code>rules diff</code> (customer-rules).</p>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts)
 
 
 def write_html(impact: Impact, path: str | os.PathLike) -> None:

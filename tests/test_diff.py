@@ -16,6 +16,8 @@ import engine
 from engine import diff as diff_mod, diff_text
 from engine.diagnostics import display_width
 
+from browser import browser
+
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "customer_value.rules"
 DATA = ROOT / "examples" / "customer_value.csv"
@@ -474,28 +476,6 @@ def test_html_escapes_every_text_from_the_policy_and_the_data(tmp_path):
 
 
 # ---- the report in a real browser ----------------------------------------------------------------------
-
-def browser():
-    """A headless Chromium through selenium; skipped when Chromium is absent, unless REQUIRE_BROWSER is set."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if binary is None or driver is None:
-        missing = "chromium" if binary is None else "chromedriver"
-        message = f"{missing} is not installed (Debian: apt-get install chromium chromium-driver)"
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(f"REQUIRE_BROWSER is set but {message}")
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000"):
-        options.add_argument(arg)
-    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
-
 
 def test_report_charts_render_in_headless_chromium(tmp_path, old, new):
     impact = engine.diff_policies(old, new, DATA, as_of=AS_OF)

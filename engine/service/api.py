@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import os
-import re
 import time
 import traceback
 import uuid
@@ -21,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from ..decision import jsonable
-from ..diagnostics import did_you_mean
 from ..explain import MASK, explain as explain_record
 from ..policy import _as_of
 from ..records import RecordError, problems
@@ -30,20 +27,10 @@ from .store import Loaded, Entry, PolicyStore, POLL_SECONDS
 from .log import DecisionLog, log_line, DEFAULT_LOG_MAX_BYTES
 from .metrics import Metrics
 from .openapi import openapi_document
+from .workbench import PUBLIC_PATHS, Workbench, samples_folder
+from .protocol import ApiError, json_kind, parse_day, read_json, unknown_policy
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-
-
-class ApiError(Exception):
-    """A request the service answers with an error: HTTP status, a stable code, a message for the caller."""
-
-    def __init__(self, status: int, code: str, message: str, **extra):
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.code, "message": self.message, **self.extra}, status_code=self.status)
 
 
 class _Service:
@@ -60,7 +47,7 @@ class _Service:
         entries = self.store.entries
         entry = entries.get(name)
         if entry is None:
-            raise _unknown(name, entries)
+            raise unknown_policy(name, entries)
         if entry.serving is None:
             raise ApiError(503, "unavailable", f"policy {name} is not serving: {entry.problem}. "
                            f"GET /v1/policies/{name} lists the diagnostics of its file.")
@@ -68,41 +55,10 @@ class _Service:
 
     def _day(self, request: Request) -> dt.date:
         text = request.query_params.get("as_of")
-        if text is None:
-            return self.as_of or dt.date.today()
-        try:
-            if not _ISO_DATE.match(text):
-                raise ValueError(text)
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            raise ApiError(400, "bad_request", f"as_of={text!r} is not a date; write it as YYYY-MM-DD, "
-                           "for example as_of=2026-11-22") from None
+        return (self.as_of or dt.date.today()) if text is None else parse_day(text, "as_of")
 
     async def _body(self, request: Request) -> Any:
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            raise _too_large(self.max_body_bytes)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise _too_large(self.max_body_bytes)
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        if not data.strip():
-            raise ApiError(400, "bad_json", "the request body is empty: send one record as a JSON object, "
-                           "or a list of records as a JSON array")
-        try:
-            return json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)
-        except UnicodeDecodeError:
-            raise ApiError(400, "bad_json", "the request body is not UTF-8 text; send JSON encoded as UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, "bad_json", f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                           f"column {exc.colno}") from None
-        except ValueError as exc:  # NaN or Infinity
-            raise ApiError(400, "bad_json", str(exc)) from None
-        except RecursionError:
-            raise ApiError(400, "bad_json", "the request body is nested too deeply to read") from None
+        return await read_json(request, self.max_body_bytes)
 
     # -- endpoints
     async def evaluate(self, request: Request) -> Response:
@@ -124,7 +80,7 @@ class _Service:
             self.metrics.decision(name, decision)
             return JSONResponse(decision.to_dict())
         if not isinstance(body, list):
-            raise ApiError(400, "bad_request", f"the body is a JSON {_json_kind(body)}: send one record as a JSON "
+            raise ApiError(400, "bad_request", f"the body is a JSON {json_kind(body)}: send one record as a JSON "
                            "object, or a list of records as a JSON array")
         results, decided, rejected = [], [], 0
         for result in policy.evaluate_many(body, day, rank_in_batch=False):
@@ -167,7 +123,7 @@ class _Service:
         body = await self._body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "bad_request", f"explain takes one record as a JSON object, not a JSON "
-                           f"{_json_kind(body)}")
+                           f"{json_kind(body)}")
         try:
             view = explain_record(loaded.policy, body, day, show_pii=show_pii)
         except RecordError as exc:
@@ -186,7 +142,7 @@ class _Service:
         entries = self.store.entries
         entry = entries.get(name)
         if entry is None:
-            raise _unknown(name, entries)
+            raise unknown_policy(name, entries)
         return JSONResponse({**describe(entry), "diagnostics": list(entry.diagnostics)})
 
     async def healthz(self, request: Request) -> Response:
@@ -198,28 +154,6 @@ class _Service:
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.store.entries, secured=self.token is not None,
                                              max_body_bytes=self.max_body_bytes))
-
-
-def _unknown(name: str, entries: dict) -> ApiError:
-    known = sorted(entries)
-    hint = did_you_mean(name, known)
-    listed = ", ".join(known) if known else "none (the folder has no .rules files)"
-    return ApiError(404, "unknown_policy", f"no policy named {name!r}" + (f"; {hint}" if hint else ".")
-                    + f" Known policies: {listed}.", known=known)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "too_large", f"the request body is larger than {limit:,} bytes; send the records in "
-                    "smaller lists, or decide big files with `rules eval --data FILE`")
-
-
-def _no_constant(name: str):
-    raise ValueError(f"the request body holds {name}, which is not a JSON number; send a number or null")
-
-
-def _json_kind(value) -> str:
-    return {str: "string", bool: "boolean", int: "number", float: "number", type(None): "null",
-            list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def describe(entry: Entry) -> dict:
@@ -264,7 +198,7 @@ class _Guard:
 
         path = self._route(scope)
         try:
-            if self.token is not None and path != "/healthz" and not self._authorized(scope):
+            if self.token is not None and not _public(path) and not self._authorized(scope):
                 await self._unauthorized(scope)(scope, receive, sending)
             else:
                 await self.app(scope, receive, sending)
@@ -307,6 +241,11 @@ class _Guard:
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": challenge})
 
 
+def _public(route: str) -> bool:
+    """Routes served without the token: health, and the workbench page and its assets, which hold no data."""
+    return route == "/healthz" or route == PUBLIC_PATHS[0] or route.startswith(PUBLIC_PATHS[1])
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         message = f"no endpoint {request.url.path}; GET /openapi.json lists them"
@@ -324,7 +263,8 @@ async def _api_error(request: Request, exc: ApiError) -> Response:
 
 
 def create_app(policy_dir: str | os.PathLike, token: str | None = None, log_path: str | os.PathLike | None = None,
-               log_max_bytes: int = DEFAULT_LOG_MAX_BYTES, as_of: dt.date | str | None = None, *,
+               log_max_bytes: int = DEFAULT_LOG_MAX_BYTES, as_of: dt.date | str | None = None,
+               samples: str | os.PathLike | None = None, *,
                poll_seconds: float = POLL_SECONDS, max_body_bytes: int = MAX_BODY_BYTES,
                notify: Callable[[str], None] = _stderr) -> Starlette:
     """The decision service as a Starlette app, without starting a server.
@@ -333,7 +273,8 @@ def create_app(policy_dir: str | os.PathLike, token: str | None = None, log_path
     lifespan does (uvicorn, or `with TestClient(app)`). `token`: the bearer token every endpoint but
     /healthz requires (None: no auth). `log_path`: append each decision as a JSON line there, rotated
     at `log_max_bytes`. `as_of`: the date to decide as of when a request gives none (default: the day
-    of the request). Raises ServiceError with a message for the operator if it cannot start.
+    of the request). `samples`: a folder of data files the workbench shows the impact of an edit on.
+    Raises ServiceError with a message for the operator if it cannot start.
     """
     directory = Path(policy_dir)
     if not directory.is_dir():
@@ -353,6 +294,7 @@ def create_app(policy_dir: str | os.PathLike, token: str | None = None, log_path
     store = PolicyStore(directory, poll_seconds, notify=notify, on_reload=metrics.reload)
     store.scan(report=False)
     service = _Service(store, metrics, log, token.strip() if token else None, day, max_body_bytes)
+    workbench = Workbench(store, samples_folder(samples), day, max_body_bytes)
 
     routes = [
         Route("/v1/policies/{name}/evaluate", service.evaluate, methods=["POST"]),
@@ -362,6 +304,7 @@ def create_app(policy_dir: str | os.PathLike, token: str | None = None, log_path
         Route("/healthz", service.healthz, methods=["GET"]),
         Route("/metrics", service.metrics_text, methods=["GET"]),
         Route("/openapi.json", service.openapi, methods=["GET"]),
+        *workbench.routes(),
     ]
 
     @asynccontextmanager

@@ -49,7 +49,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(policy_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080, token_file=None,
-          log_path=None, log_max_bytes: int | None = None, as_of: str | None = None) -> None:
+          log_path=None, log_max_bytes: int | None = None, as_of: str | None = None, samples=None) -> None:
     """Run the service with uvicorn until SIGINT or SIGTERM, then stop cleanly (what `rules serve` does)."""
     import uvicorn
 
@@ -58,7 +58,8 @@ def serve(policy_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
         _stderr(f"rules serve: warning: {token_file} can be read by other users of this machine; "
                 f"`chmod 600 {token_file}`")
     app = create_app(policy_dir, token=token, log_path=log_path,
-                     log_max_bytes=DEFAULT_LOG_MAX_BYTES if log_max_bytes is None else log_max_bytes, as_of=as_of)
+                     log_max_bytes=DEFAULT_LOG_MAX_BYTES if log_max_bytes is None else log_max_bytes, as_of=as_of,
+                     samples=samples)
     sock = _bind(host, port)
     port = sock.getsockname()[1]  # the one the system chose for --port 0
     entries = app.state.store.entries
@@ -71,9 +72,10 @@ def serve(policy_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
             _stderr(f"  {entry.name}: {entry.status}: {entry.problem}")
     _stderr(f"  auth: {'bearer token from ' + str(token_file) if token else 'none'}; decision log: "
             f"{log_path or 'off'}; as of: {as_of or 'the day of each request'}; Ctrl-C stops it")
+    _stderr(f"  workbench: http://{where}:{port}/ (sample data: {samples or 'none; give --samples DIR'})")
     if token is None and host not in ("127.0.0.1", "localhost", "::1"):
         _stderr(f"rules serve: warning: listening on {host} without --token-file: anyone who can reach the port "
-                "can decide records and read the policies")
+                "can decide records, read the policies and change them in the workbench")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                            server_header=False, timeout_graceful_shutdown=10))
 
