@@ -52,7 +52,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "W504": ("warning", "records that no rule of a segment takes, and no `otherwise` (with a witness)"),
     "W505": ("warning", "an output that no rule can set"),
     "W506": ("warning", "a let or output that is never used"),
-    "N507": ("note", "a question the analysis cannot settle (regex, population functions, lists, timeouts)"),
+    "N507": ("note", "a question the analysis cannot settle (regex, population functions, lists, the solver's work limit)"),
 }
 
 
