@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 
 import z3
@@ -39,9 +40,15 @@ def _work(solver: z3.Solver) -> int:
     return stats.get_key_value("rlimit count") if "rlimit count" in stats.keys() else 0
 
 
+# z3's Python API shares one context across threads and is not safe to use from two at once; the
+# service checks files (its watcher) and workbench edits (request threads) at the same time
+_Z3 = threading.Lock()
+
+
 def verify(checked: CheckedPolicy, plan: ir.Plan) -> list[Diagnostic]:
     """Every verification finding for a policy that checked without errors, in source order."""
-    found = _Verifier(checked, plan).run()
+    with _Z3:
+        found = _Verifier(checked, plan).run()
     return sorted(found, key=lambda d: (d.span.start, d.code))
 
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -809,20 +810,25 @@ class NoDelay(http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def test_rules_serve_end_to_end(tmp_path):
+class Served:
+    """A `rules serve` process: its port, and what it printed on stderr once stopped."""
+
+    def __init__(self, process: subprocess.Popen, port: int):
+        self.process, self.port, self.err = process, port, ""
+
+
+@contextmanager
+def rules_serve(folder: Path, *args):
+    """`rules serve FOLDER ARGS…` on a free port, answering /healthz; stopped with SIGTERM on the way out."""
     port = free_port()
-    token = tmp_path / "token"
-    token.write_text(TOKEN + "\n", encoding="utf-8")
-    token.chmod(0o600)
-    log = tmp_path / "decisions.jsonl"
     script = Path(sys.executable).parent / "rules"
     cmd = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    server = subprocess.Popen([*cmd, "serve", str(POLICIES), "--port", str(port), "--token-file", str(token),
-                               "--log", str(log), "--as-of", AS_OF],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([*cmd, "serve", str(folder), "--port", str(port), *map(str, args)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    served = Served(process, port)
     try:
         def healthy():
-            assert server.poll() is None, server.communicate()[1]
+            assert process.poll() is None, process.communicate()[1]
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 conn.request("GET", "/healthz")
@@ -830,7 +836,23 @@ def test_rules_serve_end_to_end(tmp_path):
             except OSError:
                 return False
         wait_until(healthy, "rules serve to answer /healthz", timeout=60)
-        conn = NoDelay("127.0.0.1", port, timeout=10)  # one keep-alive connection for every request
+        yield served
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, served.err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def test_rules_serve_end_to_end(tmp_path):
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n", encoding="utf-8")
+    token.chmod(0o600)
+    log = tmp_path / "decisions.jsonl"
+    with rules_serve(POLICIES, "--token-file", token, "--log", log, "--as-of", AS_OF) as served:
+        conn = NoDelay("127.0.0.1", served.port, timeout=10)  # one keep-alive connection for every request
         expected = engine_policy("customer_value").evaluate(RECORD, AS_OF).to_dict()
         for _ in range(5):
             conn.request("POST", EVALUATE, body=json.dumps(RECORD).encode(), headers={**AUTH, "Content-Type":
@@ -843,14 +865,8 @@ def test_rules_serve_end_to_end(tmp_path):
         assert refused.status == 401 and refused.getheader("WWW-Authenticate").startswith("Bearer")
         refused.read()
         conn.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            out, err = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
-    assert server.returncode == 0, err
+    err = served.err
+    assert served.process.returncode == 0, err
     assert "rules serve: 17 policies" in err and "rules serve: stopped" in err and "Traceback" not in err
     assert [json.loads(line)["key"] for line in log.read_text(encoding="utf-8").splitlines()] == ["c1"] * 5
 

@@ -6,10 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -18,7 +14,7 @@ import engine
 from browser import browser
 from engine import service
 from engine.parser import lex_for_highlighting
-from test_service import AS_OF, AUTH, POLICIES, ROOT, TOKEN, free_port, rules, wait_until
+from test_service import AS_OF, AUTH, POLICIES, ROOT, TOKEN, rules, rules_serve, wait_until
 
 EXAMPLES = ROOT / "examples"
 API = "/workbench/api/policies/"
@@ -234,95 +230,73 @@ def _bars(driver, segment: str) -> dict[str, list[str]]:
 
 def test_workbench_end_to_end_in_headless_chromium(folder, tmp_path):
     served, samples = folder
-    port = free_port()
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n", encoding="utf-8")
     token.chmod(0o600)
-    script = Path(sys.executable).parent / "rules"
-    cmd = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    server = subprocess.Popen([*cmd, "serve", str(served), "--port", str(port), "--token-file", str(token),
-                               "--samples", str(samples), "--as-of", AS_OF],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    driver = None
-    try:
-        def healthy():
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                return conn.getresponse().status == 200
-            except OSError:
-                return False
-        wait_until(healthy, "rules serve to answer /healthz", timeout=60)
+    with rules_serve(served, "--token-file", token, "--samples", samples, "--as-of", AS_OF) as server:
         driver = browser()
-        find = driver.find_element
-        driver.get(f"http://127.0.0.1:{port}/#customer_value")
-
-        # the page asks for the token, then opens the policy
-        wait_until(lambda: find("id", "token-box").is_displayed(), "the token prompt")
-        find("id", "token").send_keys(TOKEN)
-        find("css selector", "#token-box button").click()
-        area = find("id", "source")
-        original = text_of(folder)
-        wait_until(lambda: area.get_attribute("value") == original, "the policy text in the editor")
-        wait_until(lambda: driver.find_elements("css selector", "#highlight .tok-keyword"), "highlighting")
-        assert find("css selector", "#highlight .tok-keyword").text == "policy"
-        wait_until(lambda: "no unsaved edit" in find("id", "impact-state").text, "the distribution on the sample", 60)
-        start = _bars(driver, "value_tier")
-        assert start["before"] == start["after"] and len(start["before"]) == 4
-
-        # an error: underlined where it is, listed, and save is off
-        _caret_at(driver, area, "10万")
-        area.send_keys("10万 +")
-        wait_until(lambda: driver.find_elements("css selector", "#highlight .diag-error"), "the error marker")
-        marker = find("css selector", "#highlight .diag-error")
-        assert marker.text == "and" and "E004" in marker.get_attribute("title")
-        line = original[:original.index("annual_spend >= 10万")].count("\n") + 1
-        assert f"line {line}, column" in find("css selector", "#diagnostics li.error").text
-        assert find("css selector", "#gutter .bad").text == str(line)
-        top = driver.execute_script(
-            "const h = document.getElementById('highlight'), m = h.querySelector('.diag-error');"
-            "return m.getBoundingClientRect().top - h.getBoundingClientRect().top + h.scrollTop;")
-        assert abs(top - (8 + (line - 1) * 20)) <= 3, top  # on its line: padding 8 px, 20 px per line
-        assert find("id", "save").get_attribute("disabled") is not None
-        assert "1 error" in find("id", "state").text
-
-        # fixed: the marker goes; then a real edit moves customers between tiers
-        area.send_keys("\b\b")
-        wait_until(lambda: not driver.find_elements("css selector", "#highlight .diag-error"), "the marker to go")
-        wait_until(lambda: "no errors" in find("id", "state").text, "the state to say so")
-        _caret_at(driver, area, "10万")
-        area.send_keys("5万")
-        wait_until(lambda: "segment change" in find("id", "impact-state").text
-                   and "no unsaved" not in find("id", "impact-state").text, "the impact of the edit", 60)
-        after = wait_until(lambda: (lambda b: b if b["before"] != b["after"] else None)(_bars(driver, "value_tier")),
-                           "the distribution to change")
-        assert after["before"] == start["before"]
-        moved = [c for c in driver.find_elements("css selector", '#impact svg.chart.heatmap[data-segment="value_tier"] '
-                                                 "rect.cell") if int(c.get_attribute("data-count") or 0)]
-        assert moved
-
-        # try a record against the unsaved edit
-        find("id", "explain").click()
-        wait_until(lambda: "annual_spend (150,000) >= 5万 → true" in find("id", "trace").text, "the explain trace")
-
-        # save: written, and serving
-        wait_until(lambda: find("id", "save").get_attribute("disabled") is None, "save to be enabled")
-        find("id", "save").click()
-        wait_until(lambda: "Saved customer_value.rules" in find("id", "message").text, "the save to finish")
-        assert text_of(folder) == edited(original)
-        assert find("id", "state").text.startswith("Saved")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/v1/policies/customer_value", headers=AUTH)
-        assert json.loads(conn.getresponse().read())["hash"] == engine.compile_policy(edited(original), "x").content_hash
-        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "401" not in e["message"]]
-    finally:
-        if driver is not None:
-            driver.quit()
-        server.send_signal(signal.SIGTERM)
         try:
-            _, err = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
-    assert server.returncode == 0 and "Traceback" not in err, err
+            find = driver.find_element
+            driver.get(f"http://127.0.0.1:{server.port}/#customer_value")
+
+            # the page asks for the token, then opens the policy
+            wait_until(lambda: find("id", "token-box").is_displayed(), "the token prompt")
+            find("id", "token").send_keys(TOKEN)
+            find("css selector", "#token-box button").click()
+            area = find("id", "source")
+            original = text_of(folder)
+            wait_until(lambda: area.get_attribute("value") == original, "the policy text in the editor")
+            wait_until(lambda: driver.find_elements("css selector", "#highlight .tok-keyword"), "highlighting")
+            assert find("css selector", "#highlight .tok-keyword").text == "policy"
+            wait_until(lambda: "no unsaved edit" in find("id", "impact-state").text, "the distribution on the sample", 60)
+            start = _bars(driver, "value_tier")
+            assert start["before"] == start["after"] and len(start["before"]) == 4
+
+            # an error: underlined where it is, listed, and save is off
+            _caret_at(driver, area, "10万")
+            area.send_keys("10万 +")
+            wait_until(lambda: driver.find_elements("css selector", "#highlight .diag-error"), "the error marker")
+            marker = find("css selector", "#highlight .diag-error")
+            assert marker.text == "and" and "E004" in marker.get_attribute("title")
+            line = original[:original.index("annual_spend >= 10万")].count("\n") + 1
+            assert f"line {line}, column" in find("css selector", "#diagnostics li.error").text
+            assert find("css selector", "#gutter .bad").text == str(line)
+            top = driver.execute_script(
+                "const h = document.getElementById('highlight'), m = h.querySelector('.diag-error');"
+                "return m.getBoundingClientRect().top - h.getBoundingClientRect().top + h.scrollTop;")
+            assert abs(top - (8 + (line - 1) * 20)) <= 3, top  # on its line: padding 8 px, 20 px per line
+            assert find("id", "save").get_attribute("disabled") is not None
+            assert "1 error" in find("id", "state").text
+
+            # fixed: the marker goes; then a real edit moves customers between tiers
+            area.send_keys("\b\b")
+            wait_until(lambda: not driver.find_elements("css selector", "#highlight .diag-error"), "the marker to go")
+            wait_until(lambda: "no errors" in find("id", "state").text, "the state to say so")
+            _caret_at(driver, area, "10万")
+            area.send_keys("5万")
+            wait_until(lambda: "segment change" in find("id", "impact-state").text
+                       and "no unsaved" not in find("id", "impact-state").text, "the impact of the edit", 60)
+            after = wait_until(lambda: (lambda b: b if b["before"] != b["after"] else None)(_bars(driver, "value_tier")),
+                               "the distribution to change")
+            assert after["before"] == start["before"]
+            moved = [c for c in driver.find_elements("css selector", '#impact svg.chart.heatmap[data-segment="value_tier"] '
+                                                     "rect.cell") if int(c.get_attribute("data-count") or 0)]
+            assert moved
+
+            # try a record against the unsaved edit
+            find("id", "explain").click()
+            wait_until(lambda: "annual_spend (150,000) >= 5万 → true" in find("id", "trace").text, "the explain trace")
+
+            # save: written, and serving
+            wait_until(lambda: find("id", "save").get_attribute("disabled") is None, "save to be enabled")
+            find("id", "save").click()
+            wait_until(lambda: "Saved customer_value.rules" in find("id", "message").text, "the save to finish")
+            assert text_of(folder) == edited(original)
+            assert find("id", "state").text.startswith("Saved")
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", "/v1/policies/customer_value", headers=AUTH)
+            assert json.loads(conn.getresponse().read())["hash"] == engine.compile_policy(edited(original), "x").content_hash
+            assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "401" not in e["message"]]
+        finally:
+            driver.quit()
+    assert server.process.returncode == 0 and "Traceback" not in server.err, server.err
