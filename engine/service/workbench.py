@@ -147,7 +147,7 @@ class Workbench:
             data = await run_in_threadpool(path.read_bytes)
             text = _decode(data)
         except FileNotFoundError:
-            raise unknown_policy(name, {}) from None
+            raise ApiError(404, "unknown_policy", f"{path.name} has just been removed from the folder") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ApiError(503, "unreadable", f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") \
                 from None
