@@ -79,8 +79,13 @@ class Compiler:
         return out
 
     def held(self, cond: ir.Expr) -> exp.Expression:
-        """A rule's condition as a two-valued flag: true only when the condition is true."""
-        return exp.Coalesce(this=self.x(cond), expressions=[exp.false()])
+        """A rule's condition as a two-valued flag: true only when the condition is true.
+
+        A condition that cannot be missing is true or false already on every valid row (a
+        rejected row's results are discarded), so it needs no COALESCE, which costs DuckDB
+        about a tenth of the query on customer_value."""
+        value = self.x(cond)
+        return exp.Coalesce(this=value, expressions=[exp.false()]) if cond.nullable else value
 
     # ---- segments
     def segment(self, step: ir.SegmentStep) -> exp.Expression:

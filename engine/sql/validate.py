@@ -18,6 +18,7 @@ from .dialects import INT_MAX, INT_MIN, Dialect, case, fn, num
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
                   "HUGEINT", "UHUGEINT"}
+_WITHIN_BIGINT = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE"}
 _NATIVE = {"int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
 
@@ -61,12 +62,11 @@ class Validator:
             value, bad = self.typed(spec, raw, source_type)
         # a missing value takes the default; without one it is bad unless the field is optional
         value = self.cols.simple(value, "v")
-        missing = exp.And(this=_is_null(value), expression=exp.Not(this=bad)) if bad != exp.false() else _is_null(value)
         if spec.default is not None:
             default = constant(spec.default, self.native or Dialect())
             value = exp.Coalesce(this=value, expressions=[default])
         elif not spec.optional:
-            bad = exp.Or(this=bad, expression=missing) if bad != exp.false() else missing
+            bad = _is_null(value)  # a bad value is missing too: either way the row is rejected
         if kind in ("int", "number", "bool", "date"):
             value = exp.cast(value, {"int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}[kind])
         return self.cols.simple(value, "f"), self.cols.simple(bad, "b")
@@ -103,11 +103,26 @@ class Validator:
         kind = spec.type.kind
         if kind == "string":
             return raw, exp.false()
+        if kind == "enum":
+            return self.enum_text(spec, raw)
         s = self.cols.add(_strip(raw), "s")
         empty = exp.Or(this=_is_null(s), expression=exp.EQ(this=s, expression=_lit("")))
         value = self.text_value(spec, s)
         v = self.cols.add(case((empty, exp.null()), default=value), "v")
         return v, exp.And(this=exp.Not(this=empty), expression=_is_null(v))
+
+    def enum_text(self, spec: FieldSpec, raw):
+        """A member named by the text, blanks around it ignored. The text is stripped (a regex) only
+        when it is not a member as it stands, which is rare, so a column of clean values costs a lookup."""
+        members = [m for m in spec.type.members if m.strip()]  # blank text is missing, never a member
+        s = _strip(raw)
+        value = case((exp.In(this=s, expressions=[_lit(m) for m in members]), s))
+        exact = [_lit(m) for m in members if m == m.strip()]  # a member with blanks around it is never matched
+        if exact:
+            value = case((exp.In(this=raw, expressions=exact), raw), default=value)
+        v = self.cols.add(value, "v")
+        return v, case((exp.And(this=_is_null(v), expression=_not_null(raw)), exp.NEQ(this=_strip(raw), expression=_lit(""))),
+                       default=exp.false())
 
     def text_value(self, spec: FieldSpec, s):
         kind = spec.type.kind
@@ -136,8 +151,6 @@ class Validator:
             matched = exp.NEQ(this=exp.Dot(this=parts, expression=exp.to_identifier("y")), expression=_lit(""))
             return case((exp.And(this=matched, expression=exp.GTE(this=y, expression=exp.Literal.number(1))),
                          fn("TRY", fn("MAKE_DATE", y, m, d))))
-        if kind == "enum":
-            return case((exp.In(this=s, expressions=[_lit(m) for m in spec.type.members]), s))
         # list(string): a JSON array of strings, or items separated by `;`
         x = exp.to_identifier("x")
         items = fn("LIST_FILTER", fn("LIST_TRANSFORM", fn("STRING_SPLIT", s, _lit(";")),
@@ -216,6 +229,8 @@ class Validator:
         integer = t in _INTEGER_TYPES
         floating = t in _FLOAT_TYPES or t.startswith("DECIMAL")
         if kind == "int":
+            if t in _WITHIN_BIGINT:
+                return raw, exp.false()
             if integer:
                 v = self.cols.add(case((exp.Between(this=raw, low=num(INT_MIN), high=num(INT_MAX)),
                                         exp.cast(raw, "BIGINT"))), "v")

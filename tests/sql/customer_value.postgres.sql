@@ -43,85 +43,21 @@ WITH _l0 AS MATERIALIZED (
     _in7 IS NULL AS _b15,
     _in8 IS NULL AS _b16,
     CAST(COALESCE(_in9, FALSE) AS BOOLEAN) AS _f17,
-    COALESCE((
+    (
       _in8 IN ('north', 'east')
-    ) AND STARTS_WITH(_in7, 'retail'), FALSE) AS _h34
+    ) AND STARTS_WITH(_in7, 'retail') AS _h34
   FROM _l0
 ), _l2 AS MATERIALIZED (
   SELECT
     *,
     CAST(_v3 AS DOUBLE PRECISION) AS _f4,
-    (
-      (
-        NOT (
-          _in2 IS NULL
-        )
-      )
-      AND (
-        NOT (
-          (
-            _in2 - _in2
-          ) = 0
-        )
-      )
-    )
-    OR (
-      (
-        _v3 IS NULL
-      )
-      AND (
-        NOT (
-          (
-            NOT (
-              _in2 IS NULL
-            )
-          )
-          AND (
-            NOT (
-              (
-                _in2 - _in2
-              ) = 0
-            )
-          )
-        )
-      )
-    ) AS _b5,
+    _v3 IS NULL AS _b5,
     CAST(_v8 AS DOUBLE PRECISION) AS _f9,
-    (
-      (
-        NOT (
-          _in6 IS NULL
-        )
-      )
-      AND (
-        NOT (
-          _in6 IN ('consumer', 'b2b', 'channel', 'internal')
-        )
-      )
-    )
-    OR (
-      (
-        _v13 IS NULL
-      )
-      AND (
-        NOT (
-          (
-            NOT (
-              _in6 IS NULL
-            )
-          )
-          AND (
-            NOT (
-              _in6 IN ('consumer', 'b2b', 'channel', 'internal')
-            )
-          )
-        )
-      )
-    ) AS _b14,
+    _v13 IS NULL AS _b14,
     CAST('2026-11-22' AS DATE) - _f11 AS _l19,
     CAST(GREATEST(_f6, 1) AS DOUBLE PRECISION) AS _t21,
-    COALESCE(_f6 >= 1, FALSE) AS _h25,
-    COALESCE(_v13 = 'internal', FALSE) AS _g40
+    _f6 >= 1 AS _h25,
+    _v13 = 'internal' AS _g40
   FROM _l1
 ), _l3 AS MATERIALIZED (
   SELECT
@@ -148,23 +84,23 @@ WITH _l0 AS MATERIALIZED (
       OR _b16
     ) AS _ok18,
     CAST(_f4 AS DOUBLE PRECISION) AS _t20,
-    COALESCE((
+    (
       _f4 >= 100000
     ) AND (
       _f6 >= 12
-    ), FALSE) AS _h23,
-    COALESCE(_l19 > 365, FALSE) AS _h28,
-    COALESCE(_l19 > 180, FALSE) AS _h29,
-    COALESCE((
+    ) AS _h23,
+    _l19 > 365 AS _h28,
+    _l19 > 180 AS _h29,
+    (
       _f6 >= 6
     ) AND (
       _l19 <= 90
-    ), FALSE) AS _h30,
-    COALESCE((
+    ) AS _h30,
+    (
       _f6 <= 1
     ) AND (
       _l19 <= 30
-    ), FALSE) AS _h31
+    ) AS _h31
   FROM _l2
 ), _l4 AS MATERIALIZED (
   SELECT
@@ -243,9 +179,9 @@ WITH _l0 AS MATERIALIZED (
         _l22 >= 2000
       )
     ), FALSE) AS _h24,
-    COALESCE(_s33 = 'loyal', FALSE) AS _g44,
-    COALESCE(_s33 = 'at_risk', FALSE) AS _g45,
-    COALESCE(_s33 = 'lost', FALSE) AS _g46
+    _s33 = 'loyal' AS _g44,
+    _s33 = 'at_risk' AS _g45,
+    _s33 = 'lost' AS _g46
   FROM _l4
 ), _l6 AS MATERIALIZED (
   SELECT
@@ -268,19 +204,19 @@ WITH _l0 AS MATERIALIZED (
 ), _l7 AS MATERIALIZED (
   SELECT
     *,
-    COALESCE(_f17 AND (
+    _f17 AND (
       _s27 <> 'A'
-    ), FALSE) AS _h35,
-    COALESCE(_s27 = 'A', FALSE) AS _g37,
-    COALESCE(_s27 = 'B', FALSE) AS _g38,
-    COALESCE((
+    ) AS _h35,
+    _s27 = 'A' AS _g37,
+    _s27 = 'B' AS _g38,
+    (
       _s33 = 'at_risk'
     ) AND (
       _s27 IN ('A', 'B')
-    ), FALSE) AS _g39,
-    COALESCE(_s27 = 'A', FALSE) AS _g41,
-    COALESCE(_s27 = 'B', FALSE) AS _g42,
-    COALESCE(_s27 = 'C', FALSE) AS _g43
+    ) AS _g39,
+    _s27 = 'A' AS _g41,
+    _s27 = 'B' AS _g42,
+    _s27 = 'C' AS _g43
   FROM _l6
 ), _l8 AS MATERIALIZED (
   SELECT

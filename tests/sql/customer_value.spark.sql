@@ -25,9 +25,9 @@ WITH _l0 AS (
     _in7 IS NULL AS _b19,
     _in8 IS NULL AS _b20,
     TRY_CAST(_in9 AS BOOLEAN) AS _v21,
-    COALESCE((
+    (
       _in8 IN ('north', 'east')
-    ) AND STARTSWITH(_in7, 'retail'), FALSE) AS _h39
+    ) AND STARTSWITH(_in7, 'retail') AS _h39
   FROM _l0
 ), _l2 AS (
   SELECT
@@ -36,31 +36,7 @@ WITH _l0 AS (
       _v3 - _v3
     ) = 0 THEN _v3 END AS _v4,
     CAST(_v7 AS BIGINT) AS _f8,
-    (
-      (
-        NOT (
-          _in3 IS NULL
-        )
-      ) AND (
-        _v7 IS NULL
-      )
-    )
-    OR (
-      (
-        _v7 IS NULL
-      )
-      AND (
-        NOT (
-          (
-            NOT (
-              _in3 IS NULL
-            )
-          ) AND (
-            _v7 IS NULL
-          )
-        )
-      )
-    ) AS _b9,
+    _v7 IS NULL AS _b9,
     CASE WHEN (
       _v10 - _v10
     ) = 0 THEN _v10 END AS _v11,
@@ -88,62 +64,8 @@ WITH _l0 AS (
       )
     ) AS _b13,
     CAST(_v14 AS DATE) AS _f15,
-    (
-      (
-        NOT (
-          _in5 IS NULL
-        )
-      ) AND (
-        _v14 IS NULL
-      )
-    )
-    OR (
-      (
-        _v14 IS NULL
-      )
-      AND (
-        NOT (
-          (
-            NOT (
-              _in5 IS NULL
-            )
-          ) AND (
-            _v14 IS NULL
-          )
-        )
-      )
-    ) AS _b16,
-    (
-      (
-        NOT (
-          _in6 IS NULL
-        )
-      )
-      AND (
-        NOT (
-          _in6 IN ('consumer', 'b2b', 'channel', 'internal')
-        )
-      )
-    )
-    OR (
-      (
-        _v17 IS NULL
-      )
-      AND (
-        NOT (
-          (
-            NOT (
-              _in6 IS NULL
-            )
-          )
-          AND (
-            NOT (
-              _in6 IN ('consumer', 'b2b', 'channel', 'internal')
-            )
-          )
-        )
-      )
-    ) AS _b18,
+    _v14 IS NULL AS _b16,
+    _v17 IS NULL AS _b18,
     CAST(COALESCE(_v21, FALSE) AS BOOLEAN) AS _f22,
     (
       NOT (
@@ -152,72 +74,16 @@ WITH _l0 AS (
     ) AND (
       _v21 IS NULL
     ) AS _b23,
-    COALESCE(_v17 = 'internal', FALSE) AS _g45
+    _v17 = 'internal' AS _g45
   FROM _l1
 ), _l3 AS (
   SELECT
     *,
     CAST(_v4 AS DOUBLE) AS _f5,
-    (
-      (
-        (
-          NOT (
-            _in2 IS NULL
-          )
-        ) AND (
-          _v3 IS NULL
-        )
-      )
-      OR (
-        (
-          NOT (
-            _v3 IS NULL
-          )
-        )
-        AND (
-          NOT (
-            (
-              _v3 - _v3
-            ) = 0
-          )
-        )
-      )
-    )
-    OR (
-      (
-        _v4 IS NULL
-      )
-      AND (
-        NOT (
-          (
-            (
-              NOT (
-                _in2 IS NULL
-              )
-            ) AND (
-              _v3 IS NULL
-            )
-          )
-          OR (
-            (
-              NOT (
-                _v3 IS NULL
-              )
-            )
-            AND (
-              NOT (
-                (
-                  _v3 - _v3
-                ) = 0
-              )
-            )
-          )
-        )
-      )
-    ) AS _b6,
+    _v4 IS NULL AS _b6,
     CAST(_v11 AS DOUBLE) AS _f12,
     DATEDIFF(CAST('2026-11-22' AS DATE), _f15) AS _l25,
-    COALESCE(_f8 >= 1, FALSE) AS _h30
+    _f8 >= 1 AS _h30
   FROM _l2
 ), _l4 AS (
   SELECT
@@ -247,23 +113,23 @@ WITH _l0 AS (
       OR _b23
     ) AS _ok24,
     CAST(_f5 AS DOUBLE) / NULLIF(CAST(GREATEST(_f8, 1) AS DOUBLE), 0) AS _t26,
-    COALESCE((
+    (
       _f5 >= 100000
     ) AND (
       _f8 >= 12
-    ), FALSE) AS _h28,
-    COALESCE(_l25 > 365, FALSE) AS _h33,
-    COALESCE(_l25 > 180, FALSE) AS _h34,
-    COALESCE((
+    ) AS _h28,
+    _l25 > 365 AS _h33,
+    _l25 > 180 AS _h34,
+    (
       _f8 >= 6
     ) AND (
       _l25 <= 90
-    ), FALSE) AS _h35,
-    COALESCE((
+    ) AS _h35,
+    (
       _f8 <= 1
     ) AND (
       _l25 <= 30
-    ), FALSE) AS _h36
+    ) AS _h36
   FROM _l3
 ), _l5 AS (
   SELECT
@@ -329,9 +195,9 @@ WITH _l0 AS (
         _l27 >= 2000
       )
     ), FALSE) AS _h29,
-    COALESCE(_s38 = 'loyal', FALSE) AS _g49,
-    COALESCE(_s38 = 'at_risk', FALSE) AS _g50,
-    COALESCE(_s38 = 'lost', FALSE) AS _g51
+    _s38 = 'loyal' AS _g49,
+    _s38 = 'at_risk' AS _g50,
+    _s38 = 'lost' AS _g51
   FROM _l5
 ), _l7 AS (
   SELECT
@@ -354,19 +220,19 @@ WITH _l0 AS (
 ), _l8 AS (
   SELECT
     *,
-    COALESCE(_f22 AND (
+    _f22 AND (
       _s32 <> 'A'
-    ), FALSE) AS _h40,
-    COALESCE(_s32 = 'A', FALSE) AS _g42,
-    COALESCE(_s32 = 'B', FALSE) AS _g43,
-    COALESCE((
+    ) AS _h40,
+    _s32 = 'A' AS _g42,
+    _s32 = 'B' AS _g43,
+    (
       _s38 = 'at_risk'
     ) AND (
       _s32 IN ('A', 'B')
-    ), FALSE) AS _g44,
-    COALESCE(_s32 = 'A', FALSE) AS _g46,
-    COALESCE(_s32 = 'B', FALSE) AS _g47,
-    COALESCE(_s32 = 'C', FALSE) AS _g48
+    ) AS _g44,
+    _s32 = 'A' AS _g46,
+    _s32 = 'B' AS _g47,
+    _s32 = 'C' AS _g48
   FROM _l7
 ), _l9 AS (
   SELECT
