@@ -147,32 +147,15 @@ def evaluate_duckdb(policy: Policy, data: str, *, out: str | None = None, out_fo
                                 # DuckDB keeps rows in scan order (preserve_insertion_order) unless a
                                 # window function (quintile, ntile, percent_rank) reorders them
                                 ordered=bool(policy.plan.sites))
-            # the decisions are written straight from the query. The rejects need the validation
-            # columns only; the counts need the segments, which a Parquet output holds already, else
-            # they come from a second pass that computes only them (DuckDB prunes the rest)
             con.execute(exp.Create(this=exp.to_table("_decided"), kind="VIEW", expression=query).sql("duckdb"))
             fmt = out_format or (format_from_path(out) if out else "jsonl")
-            from_output = out is not None and fmt == "parquet"
-            kept = ("rejected",) if from_output else ("rejected", "errors", *policy.segment_names)
-            narrow = exp.select("_row", *[exp.column(n, quoted=True) for n in kept]).from_("_decided")
-            if from_output:
-                narrow = narrow.where(exp.Not(this=exp.Is(this=exp.column("rejected"), expression=exp.null())))
-            con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=narrow,
-                                   properties=exp.Properties(expressions=[exp.TemporaryProperty()])).sql("duckdb"))
-            result.rejects = list(_rejects(con, policy, row_column, format_from_path(data) == "jsonl"))
-            result.rejected = len(result.rejects)
-            if out is not None:
-                write_result(con, policy, out, fmt, table, day)
-            elif sink is not None:
-                _to_sink(con, policy, fmt, sink, day)
-            if from_output:
-                _count(con, policy, result, exp.Table(this=exp.Anonymous(
-                    this="READ_PARQUET", expressions=[exp.Literal.string(str(out))])), decided_only=True)
-            else:
-                _count(con, policy, result, exp.to_table("_result"), decided_only=False)
-            if rejects is not None:
-                with atomic_write(rejects) as f:
-                    write_stream(f, (r.to_dict() for r in result.rejects), REJECT_COLUMNS, format_from_path(rejects))
+            with _staged(out, fmt) as target:
+                _decide(con, policy, result, target, fmt, sink, table, day, row_column,
+                        json_source=format_from_path(data) == "jsonl")
+                if rejects is not None:
+                    with atomic_write(rejects) as f:
+                        write_stream(f, (r.to_dict() for r in result.rejects), REJECT_COLUMNS,
+                                     format_from_path(rejects))
         except (duckdb.InterruptException, RuntimeError) as exc:  # Ctrl-C or SIGTERM while DuckDB ran
             if isinstance(exc, RuntimeError) and "interrupted" not in str(exc):
                 raise
@@ -205,37 +188,118 @@ def _reads_record_by_record(data: str, encoding: str | None) -> bool:
     return True
 
 
+def _decide(con, policy: Policy, result: BatchResult, target: str | None, fmt: str, sink, table: str,
+            day: dt.date, row_column: str | None, json_source: bool) -> None:
+    """Write the decisions of view `_decided` to `target` (or `sink`), find the rejects, count the segments.
+
+    The decisions are written straight from the query. A Parquet output holds the segments to count.
+    A Parquet input says in its metadata how many rows it has: when the output has as many, no row was
+    rejected and the validation need not run again; otherwise a second pass, which computes only the
+    validation (DuckDB prunes the rest), finds the rejected rows.
+    """
+    if fmt == "parquet" and target is not None and row_column is not None:
+        write_result(con, policy, target, fmt, table, day)
+        _count(con, policy, result, _read_parquet(target), decided_only=True)
+        rows_in = con.execute(exp.select(exp.Count(this=exp.Star())).from_("_input").sql("duckdb")).fetchone()[0]
+        if rows_in > result.decided:
+            _narrow(con, policy, with_segments=False)
+            result.rejects = list(_rejects(con, policy, row_column, json_source))
+        if rows_in != result.decided + len(result.rejects):
+            raise AssertionError(f"DuckDB read {rows_in} rows but decided {result.decided} and rejected "
+                                 f"{len(result.rejects)}; please report this engine bug")
+    else:
+        _narrow(con, policy, with_segments=fmt != "parquet" or target is None)
+        result.rejects = list(_rejects(con, policy, row_column, json_source))
+        if target is not None:
+            write_result(con, policy, target, fmt, table, day)
+        elif sink is not None:
+            _to_sink(con, policy, fmt, sink, day)
+        if fmt == "parquet" and target is not None:
+            _count(con, policy, result, _read_parquet(target), decided_only=True)
+        else:
+            _count(con, policy, result, exp.to_table("_result"), decided_only=False)
+    result.rejected = len(result.rejects)
+    result.rows_in = result.decided + result.rejected
+
+
+def _read_parquet(path: str) -> exp.Expression:
+    return exp.Table(this=exp.Anonymous(this="READ_PARQUET", expressions=[exp.Literal.string(str(path))]))
+
+
+def _narrow(con, policy: Policy, with_segments: bool) -> None:
+    """Temporary table `_result`: the row number and reject reasons of every rejected row and, `with_segments`,
+    every row with its segments and errors, to count them (DuckDB computes only these columns)."""
+    kept = ("rejected", "errors", *policy.segment_names) if with_segments else ("rejected",)
+    narrow = exp.select("_row", *[exp.column(n, quoted=True) for n in kept]).from_("_decided")
+    if not with_segments:
+        narrow = narrow.where(exp.Not(this=exp.Is(this=exp.column("rejected"), expression=exp.null())))
+    con.execute(exp.Create(this=exp.to_table("_result"), kind="TABLE", expression=narrow,
+                           properties=exp.Properties(expressions=[exp.TemporaryProperty()])).sql("duckdb"))
+
+
+@contextlib.contextmanager
+def _staged(out: str | None, fmt: str):
+    """Where to write the decisions: a temporary file beside `out` that replaces it only when the whole
+    run has succeeded (rejects found and written, counts taken), else is removed. A table in a DuckDB
+    database file is written in one transaction instead."""
+    if out is None or fmt == "duckdb":
+        yield out
+        return
+    target = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode(target))
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename == tmp:  # a full disk: say which output it was
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise
+
+
 def _key_column(policy: Policy) -> str:
     return policy.plan.key or "row"
 
 
 def _count(con, policy: Policy, result: BatchResult, source: exp.Expression, decided_only: bool) -> None:
-    """Decided rows, rows with conflicts and segment member counts, from `source`: the narrow result
-    table (every row, with `rejected`) or, `decided_only`, the written Parquet output."""
+    """Decided rows, rows with conflicts and segment member counts, in one scan of `source`: the narrow
+    result table (every row, with `rejected`) or, `decided_only`, the written Parquet output."""
     where = exp.true() if decided_only else exp.Is(this=exp.column("rejected", quoted=True), expression=exp.null())
-    errors = exp.GT(this=exp.Anonymous(this="LEN", expressions=[exp.column("errors", quoted=True)]),
-                    expression=exp.Literal.number(0))
-    totals = exp.select(exp.Anonymous(this="COUNT_IF", expressions=[where]),
-                        exp.Anonymous(this="COUNT_IF", expressions=[exp.And(this=where, expression=errors)]))
-    result.decided, result.with_errors = con.execute(totals.from_(source.copy()).sql("duckdb")).fetchone()
-    result.rows_in = result.decided + result.rejected
+
+    def count_if(condition: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this="COUNT_IF", expressions=[exp.And(this=where.copy(), expression=condition)])
+
+    length = lambda e: exp.Anonymous(this="LEN", expressions=[e])  # noqa: E731
+    counts = [count_if(exp.true()), count_if(exp.GT(this=length(exp.column("errors", quoted=True)),
+                                                     expression=exp.Literal.number(0)))]
+    keys = []
     for step in policy.plan.segments:
         column = exp.column(step.name, quoted=True)
-        if step.hit == "all":
-            value = exp.Unnest(expressions=[exp.Case().when(exp.EQ(this=exp.Anonymous(this="LEN", expressions=[column]),
-                                                                   expression=exp.Literal.number(0)),
-                                                            exp.Array(expressions=[exp.Literal.string("(none)")]))
-                                            .else_(column)])
-        else:
-            value = column
-        inner = exp.select(exp.alias_(value, "v")).from_(source.copy()).where(where)
-        query = exp.select("v", exp.Count(this=exp.Star())).from_(inner.subquery("t")).group_by("v")
-        for member, n in con.execute(query.sql("duckdb")).fetchall():
-            result.counts[step.name][member] += n
+        for member in step.members:
+            lit = exp.Literal.string(member)
+            counts.append(count_if(exp.Anonymous(this="LIST_CONTAINS", expressions=[column.copy(), lit])
+                                   if step.hit == "all" else exp.EQ(this=column.copy(), expression=lit)))
+            keys.append((step.name, member))
+        # an `all` segment with no member counts as "(none)", as in the per-record path; another as missing
+        counts.append(count_if(exp.EQ(this=length(column.copy()), expression=exp.Literal.number(0))
+                               if step.hit == "all" else exp.Is(this=column.copy(), expression=exp.null())))
+        keys.append((step.name, "(none)" if step.hit == "all" else None))
+    row = con.execute(exp.select(*counts).from_(source.copy()).sql("duckdb")).fetchone()
+    result.decided, result.with_errors = row[0], row[1]
+    for (name, member), n in zip(keys, row[2:]):
+        if n:
+            result.counts[name][member] += n
 
 
 def _rejects(con, policy: Policy, row_column: str | None, json_source: bool = False):
     """Rejects with reasons from the per-record validation of the raw row; SQL and Python must agree."""
+    none = exp.select(exp.Count(this=exp.Star())).from_("_result").where(
+        exp.Not(this=exp.Is(this=exp.column("rejected"), expression=exp.null())))
+    if not con.execute(none.sql("duckdb")).fetchone()[0]:
+        return  # nothing rejected: no need to read the input again
     row_expr = (exp.column(row_column, quoted=True) if row_column else
                 exp.Sub(this=exp.Window(this=exp.RowNumber()), expression=exp.Literal.number(1)))
     star = exp.Star(**({"except": [exp.column(row_column, quoted=True)]} if row_column else {}))
@@ -334,41 +398,32 @@ def _is_list(policy: Policy, name: str) -> bool:
 _COPY_FORMATS = {"csv": "CSV", "tsv": "CSV", "parquet": "PARQUET", "jsonl": "JSON"}
 
 
-def write_result(con, policy: Policy, out: str, fmt: str, table: str, day: dt.date) -> None:
-    """Write the decisions atomically: a file replaced only when complete, or a table committed at once."""
+def write_result(con, policy: Policy, target: str, fmt: str, table: str, day: dt.date) -> None:
+    """Write the decisions to `target`: a file (see _staged for how it replaces the output) or, for
+    `duckdb`, a table in that database file, committed at once."""
     select = decisions_select(policy, fmt, day)
     if fmt == "duckdb":
-        con.execute(exp.Command(this="ATTACH", expression=exp.Literal.string(out).sql("duckdb") + " AS _out").sql())
-        target = exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier("_out"))
+        con.execute(exp.Command(this="ATTACH", expression=exp.Literal.string(target).sql("duckdb") + " AS _out").sql())
+        into = exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier("_out"))
         con.execute("BEGIN")
-        con.execute(exp.Create(this=target, kind="TABLE", expression=select, replace=True).sql("duckdb"))
+        con.execute(exp.Create(this=into, kind="TABLE", expression=select, replace=True).sql("duckdb"))
         con.execute("COMMIT")
         con.execute("DETACH _out")
         return
     if fmt not in _COPY_FORMATS:
         raise InputFileError(f"the duckdb backend writes csv, tsv, jsonl, parquet or a .duckdb table, not {fmt}")
-    target = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    os.close(fd)
+    params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(_COPY_FORMATS[fmt]))]
+    if fmt in ("csv", "tsv"):
+        params += [exp.CopyParameter(this=exp.var("HEADER"), expression=exp.true()),
+                   exp.CopyParameter(this=exp.var("DELIMITER"), expression=exp.Literal.string(
+                       "\t" if fmt == "tsv" else ","))]
+    copy = exp.Copy(this=select.subquery(), kind=False, files=[exp.Literal.string(target)], params=params)
     try:
-        params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(_COPY_FORMATS[fmt]))]
-        if fmt in ("csv", "tsv"):
-            params += [exp.CopyParameter(this=exp.var("HEADER"), expression=exp.true()),
-                       exp.CopyParameter(this=exp.var("DELIMITER"), expression=exp.Literal.string(
-                           "\t" if fmt == "tsv" else ","))]
-        copy = exp.Copy(this=select.subquery(), kind=False, files=[exp.Literal.string(tmp)], params=params)
-        try:
-            con.execute(copy.sql("duckdb"))
-        except duckdb.IOException as exc:  # a full disk, a folder that went away: the output file's problem
-            found = re.search(r'"errno":"(\d+)"', str(exc))
-            code = int(found.group(1)) if found else errno.EIO
-            raise OSError(code, os.strerror(code), str(target)) from None
-        os.chmod(tmp, file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        con.execute(copy.sql("duckdb"))
+    except duckdb.IOException as exc:  # a full disk, a folder that went away: the output file's problem
+        found = re.search(r'"errno":"(\d+)"', str(exc))
+        code = int(found.group(1)) if found else errno.EIO
+        raise OSError(code, os.strerror(code), str(target)) from None
 
 
 def _to_sink(con, policy: Policy, fmt: str, sink, day: dt.date) -> None:
