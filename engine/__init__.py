@@ -5,26 +5,35 @@
     >>> decision = policy.evaluate(record, as_of="2026-11-22")
     >>> decision.segments["value_tier"], decision.outputs["discount"]
 """
-from .backends import BACKENDS
-from .batch import BatchResult, evaluate_file
-from .decision import Decision, Reject
-from .diff import DiffError, Impact, diff_policies, load_old
-from .diff_text import render as render_diff
-from .duck import duckdb_reads, evaluate_duckdb
+import importlib
+
+# what every command needs, imported with the package
 from .diagnostics import Diagnostic, PolicyError, display_width, render as render_diagnostic, to_json as diagnostic_json
-from .explain import explain, find_record, render as render_explanation
-from .fmt import Formatted, format_file, format_text
+from .decision import Decision, Reject
+from .explain import explain, find_record, render as render_explanation  # eager: `explain` is also a submodule
 from .io import InputFileError, read_records, write_rows, write_stream
 from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, check_text, compile_policy, load_compiled,
                      load_policy)
 from .population import PopulationError
 from .progress import Progress
 from .records import RecordError
-from .report import render_html as render_diff_html, write_html as write_diff_html
-from .sql import DIALECT_NAMES as SQL_DIALECTS, SqlError
-from .testing import find_case_files, run_case_file, write_junit
 
 __version__ = ENGINE_VERSION
+
+# the rest is imported when first used, so a command loads only what it runs: `rules check` never
+# loads DuckDB or sqlglot, `rules eval` never the diff report or the test runner
+_LAZY = {
+    "BACKENDS": ("backends", "BACKENDS"), "BatchResult": ("batch", "BatchResult"),
+    "evaluate_file": ("batch", "evaluate_file"), "DiffError": ("diff", "DiffError"), "Impact": ("diff", "Impact"),
+    "diff_policies": ("diff", "diff_policies"), "load_old": ("diff", "load_old"),
+    "render_diff": ("diff_text", "render"), "duckdb_reads": ("duck", "duckdb_reads"),
+    "evaluate_duckdb": ("duck", "evaluate_duckdb"), "Formatted": ("fmt", "Formatted"),
+    "format_file": ("fmt", "format_file"), "format_text": ("fmt", "format_text"),
+    "render_diff_html": ("report", "render_html"), "write_diff_html": ("report", "write_html"),
+    "SQL_DIALECTS": ("sql", "DIALECT_NAMES"), "SqlError": ("sql", "SqlError"),
+    "find_case_files": ("testing", "find_case_files"), "run_case_file": ("testing", "run_case_file"),
+    "write_junit": ("testing", "write_junit"), "create_app": ("service", "create_app"),
+}
 
 __all__ = [
     "ArtifactError", "BACKENDS", "BatchResult", "Decision", "Diagnostic", "ENGINE_VERSION", "InputFileError",
@@ -37,9 +46,14 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """`engine.create_app` (the decision service, engine/service/), imported when first used so the
-    `rules` commands that do not serve never load the web framework."""
-    if name == "create_app":
-        from .service import create_app
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """The public names of `_LAZY`, imported on first use (then kept as attributes of the package)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
