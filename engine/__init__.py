@@ -9,7 +9,6 @@ import importlib
 
 # what every command needs, imported with the package
 from .diagnostics import Diagnostic, PolicyError, display_width, render as render_diagnostic, to_json as diagnostic_json
-from .decision import Decision, Reject
 from .explain import explain, find_record, render as render_explanation  # eager: `explain` is also a submodule
 from .io import InputFileError, read_records, write_rows, write_stream
 from .policy import (ArtifactError, ENGINE_VERSION, Policy, check_file, check_text, compile_policy, load_compiled,
@@ -23,7 +22,8 @@ __version__ = ENGINE_VERSION
 # the rest is imported when first used, so a command loads only what it runs: `rules check` never
 # loads DuckDB or sqlglot, `rules eval` never the diff report or the test runner
 _LAZY = {
-    "BACKENDS": ("backends", "BACKENDS"), "BatchResult": ("batch", "BatchResult"),
+    "BACKENDS": ("backends", "BACKENDS"), "Decision": ("decision", "Decision"), "Reject": ("decision", "Reject"),
+    "BatchResult": ("batch", "BatchResult"),
     "evaluate_file": ("batch", "evaluate_file"), "DiffError": ("diff", "DiffError"), "Impact": ("diff", "Impact"),
     "diff_policies": ("diff", "diff_policies"), "load_old": ("diff", "load_old"),
     "render_diff": ("diff_text", "render"), "duckdb_reads": ("duck", "duckdb_reads"),

@@ -6,12 +6,14 @@ import difflib
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Iterable, Iterator
 
-from .decision import Decision, Reject
 from .io import InputFileError, format_from_path, read_records, write_rows
 from .policy import Policy
 from .records import problems
+
+if TYPE_CHECKING:
+    from .decision import Decision, Reject
 
 REJECT_COLUMNS = ["row", "key", "field", "value", "reason"]
 

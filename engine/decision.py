@@ -6,16 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-
-def jsonable(value: Any) -> Any:
-    """A value as JSON can hold it: dates as ISO strings, tuples as lists."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (tuple, list)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    return value
+from .io import jsonable  # noqa: F401 (where it was first defined; engine.io now)
 
 
 class Decision(BaseModel):

@@ -12,11 +12,9 @@ from dataclasses import fields, is_dataclass
 from functools import lru_cache
 
 from . import ir
-from .backends.interp import Interpreter
 from .checker import check
-from .decision import jsonable
 from .diagnostics import PolicyError
-from .io import read_records
+from .io import jsonable, read_records
 from .lower import lower
 from .parser import parse
 from .policy import Policy, _as_of
@@ -33,6 +31,7 @@ def explain(policy: Policy, record: dict, as_of: dt.date | str | None = None, sh
     trace: dict[int, object] = {}
     day = _as_of(as_of)
     plan, origins = _plan_with_origins(policy)
+    from .backends.interp import Interpreter  # with the Decision model (pydantic): only when explaining
     decision = Interpreter(plan).run(record, day, None, policy.populations, trace=trace)
     view = _View(plan, policy.source, origins, trace, ir.personal(plan) if not show_pii else set())
     fired = set(decision.rules_fired)

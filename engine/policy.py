@@ -5,12 +5,11 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from . import ir
 from .backends import compile_plan
 from .checker import check
-from .decision import Decision, Reject
 from .diagnostics import Diagnostic, PolicyError
 from .io import atomic_write
 from .lower import lower
@@ -18,6 +17,9 @@ from .parser import parse
 from .population import Population, fit, load_stats, require, save_stats
 from .records import RecordError, problems
 from .source import Source
+
+if TYPE_CHECKING:  # pydantic, a tenth of a second to import, is loaded when a record is decided
+    from .decision import Decision, Reject
 
 ENGINE_VERSION = "0.1.0"
 ARTIFACT_FORMAT = "customer-rules/compiled-policy"
@@ -38,9 +40,16 @@ class Policy:
         self.diagnostics = list(diagnostics)
         self.backend = backend
         self.populations = populations
-        self._exe = compile_plan(plan, backend)
+        self._compiled = None
         self._seg_names = tuple(s.name for s in plan.segments)
         self._out_names = tuple(o.name for o in plan.outputs)
+
+    @property
+    def _exe(self):
+        """The per-record evaluator, compiled when first used: a batch run in SQL never needs it."""
+        if self._compiled is None:
+            self._compiled = compile_plan(self.plan, self.backend)
+        return self._compiled
 
     @property
     def name(self) -> str:
@@ -126,6 +135,7 @@ class Policy:
 
     def _reject(self, record, row: int, first: RecordError) -> Reject:
         """A reject naming the first bad field and giving the reason for every bad field."""
+        from .decision import Reject
         found = problems(record, self.plan.fields) or [first]
         return Reject.model_construct(row=row, key=self._key_of(record), field=found[0].field,
                                       value=_plain(found[0].value), reason="; ".join(e.reason for e in found), ok=False)

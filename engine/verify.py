@@ -21,7 +21,7 @@ import z3
 from . import ir
 from .backends.interp import Interpreter
 from .checker import CheckedPolicy
-from .decision import jsonable
+from .io import jsonable
 from .diagnostics import Diagnostic
 from .population import fit
 from .records import RecordError

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..decision import Decision
 from ..ir import Plan
+
+if TYPE_CHECKING:
+    from ..decision import Decision
 
 
 class Executable(Protocol):

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from ..decision import jsonable
+from ..io import jsonable
 from ..explain import MASK, explain as explain_record
 from ..policy import _as_of
 from ..records import RecordError, problems

@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from ..decision import jsonable
+from ..io import jsonable
 from ..explain import MASK
 from .notices import ServiceError, _now
 from .store import Loaded

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ..decision import jsonable
+from ..io import jsonable
 from ..policy import ENGINE_VERSION
 from .store import Entry
 

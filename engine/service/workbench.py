@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..decision import jsonable
+from ..io import jsonable
 from ..diagnostics import PolicyError, to_json as diagnostic_json
 from ..diff import DiffError, diff_policies
 from ..explain import explain as explain_record, find_record, render as render_explanation
