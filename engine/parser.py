@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 import lark
 from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
+from .cache import cache_dir
 from .diagnostics import Diagnostic, PolicyError
 from .source import Source, Span
 
@@ -96,17 +95,11 @@ def _lark(keep_all_tokens: bool = False) -> lark.Lark:
 
 def _cache_file(grammar: str, variant: str = "") -> str | bool:
     """Where Lark keeps its analysis of the grammar between runs (a fifth of a second per command):
-    a file in the user's own cache folder, named by the grammar and Lark version; off if unusable.
-
-    Lark checks the grammar's hash in the file, and the folder is the user's own (mode 0700), so the
-    file is as trusted as the user's other files.
+    a file in the user's cache folder (engine.cache), named by the grammar and Lark version; off if
+    there is none. Lark checks the grammar's hash in the file.
     """
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "customer-rules"
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if base.stat().st_uid != os.getuid() or base.stat().st_mode & 0o077:
-            return False
-    except OSError:
+    base = cache_dir()
+    if base is None:
         return False
     digest = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
     return str(base / f"grammar-{digest}{variant}.lark-cache")
