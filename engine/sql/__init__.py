@@ -76,13 +76,13 @@ def build_query(plan: ir.Plan, dialect_name: str, source: exp.Expression, as_of:
     out = Compiler(plan, d, as_of, cols, values, ok, populations).compile()
     rejected = cols.add(case((exp.Not(this=ok), d.join(d.compact(
         [case((b, exp.Literal.string(name))) for name, b in bads if b != exp.false()]), ", "))), "rej")
-    ctes, last = cols.chain(src)
     key = (exp.alias_(values[plan.key], plan.key, quoted=True) if plan.key
            else exp.alias_(exp.column("_row"), "row", quoted=True))
     selected = [key, exp.column("_row")] if keep_row else [key]
     for name, value in out.items():
         selected.append(exp.alias_(case((ok, value)), name, quoted=True))
     selected.append(exp.alias_(rejected, "rejected", quoted=True))
+    ctes, last = cols.chain(src, keep={c.name for e in selected for c in e.find_all(exp.Column)})
     query = exp.select(*selected).from_(last)
     if ordered:
         query = query.order_by(exp.column("_row"))

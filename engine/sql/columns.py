@@ -2,7 +2,8 @@
 
 The compiler names every intermediate value (a let, a rule's condition, an overflow-checked
 sum) as a column. A column is computed in the first SELECT after every column it reads, so a
-value used in several places is computed once and no expression is ever copied into itself.
+value used in several places is computed once and no expression is ever copied into itself; a
+value used in one place only is computed there.
 """
 from __future__ import annotations
 
@@ -37,8 +38,12 @@ class Columns:
             return expr
         return self.add(expr, prefix)
 
-    def chain(self, source: exp.Select, alias: str = "_l") -> tuple[list[tuple[str, exp.Select]], str]:
-        """CTEs computing every column level by level on top of `source`; returns them and the last name."""
+    def chain(self, source: exp.Select, alias: str = "_l", keep: set[str] = frozenset()
+              ) -> tuple[list[tuple[str, exp.Select]], str]:
+        """CTEs computing every column level by level on top of `source`; returns them and the last name.
+
+        `keep` are the columns read after the chain (by the final SELECT)."""
+        self._inline(keep)
         ctes = [(f"{alias}0", source)]
         by_level: dict[int, list[str]] = {}
         for name, level in self.levels.items():
@@ -50,6 +55,31 @@ class Columns:
             ctes.append((name, select))
             previous = name
         return ctes, previous
+
+    def _inline(self, keep: set[str]) -> None:
+        """A column read exactly once, by another column, is computed inside that one instead: fewer
+        SELECT levels for the engine to pass every column through, and inside a CASE branch it is
+        computed only for the rows that take the branch. Window functions stay columns of their own."""
+        readers: dict[str, list[str]] = {}
+        for name, expr in self.exprs.items():
+            for c in expr.find_all(exp.Column):
+                if c.name in self.exprs:
+                    readers.setdefault(c.name, []).append(name)
+        for name in list(self.exprs):  # in creation order: a column is made after those it reads
+            found = readers.get(name, [])
+            if name in keep or len(found) != 1 or self.exprs[name].find(exp.Window):
+                continue
+            target, expr = found[0], self.exprs.pop(name)
+            self.exprs[target] = self.exprs[target].transform(
+                lambda n: expr.copy() if isinstance(n, exp.Column) and n.name == name else n)
+            for c in expr.find_all(exp.Column):
+                if c.name in readers:
+                    readers[c.name] = [target if r == name else r for r in readers[c.name]]
+            del self.levels[name]
+        for name, expr in self.exprs.items():
+            reads = {c.name for c in expr.find_all(exp.Column)}
+            self.levels[name] = 1 + max((self.levels.get(r, 0) for r in reads if r in self.levels or r in self.base),
+                                        default=0)
 
 
 _OPERATORS = (exp.Binary, exp.Not, exp.Neg, exp.In, exp.Between)

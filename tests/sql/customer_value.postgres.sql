@@ -22,9 +22,6 @@ WITH _l0 AS MATERIALIZED (
     ) = 0 THEN _in2 END AS _v3,
     CAST(_in3 AS BIGINT) AS _f6,
     _in3 IS NULL AS _b7,
-    CASE WHEN (
-      _in4 - _in4
-    ) = 0 THEN _in4 END AS _v8,
     (
       NOT (
         _in4 IS NULL
@@ -37,12 +34,11 @@ WITH _l0 AS MATERIALIZED (
         ) = 0
       )
     ) AS _b10,
-    CAST(_in5 AS DATE) AS _f11,
     _in5 IS NULL AS _b12,
     CASE WHEN _in6 IN ('consumer', 'b2b', 'channel', 'internal') THEN _in6 END AS _v13,
     _in7 IS NULL AS _b15,
     _in8 IS NULL AS _b16,
-    CAST(COALESCE(_in9, FALSE) AS BOOLEAN) AS _f17,
+    CAST('2026-11-22' AS DATE) - CAST(_in5 AS DATE) AS _l19,
     (
       _in8 IN ('north', 'east')
     ) AND STARTS_WITH(_in7, 'retail') AS _h34
@@ -52,11 +48,21 @@ WITH _l0 AS MATERIALIZED (
     *,
     CAST(_v3 AS DOUBLE PRECISION) AS _f4,
     _v3 IS NULL AS _b5,
-    CAST(_v8 AS DOUBLE PRECISION) AS _f9,
     _v13 IS NULL AS _b14,
-    CAST('2026-11-22' AS DATE) - _f11 AS _l19,
     CAST(GREATEST(_f6, 1) AS DOUBLE PRECISION) AS _t21,
     _f6 >= 1 AS _h25,
+    _l19 > 365 AS _h28,
+    _l19 > 180 AS _h29,
+    (
+      _f6 >= 6
+    ) AND (
+      _l19 <= 90
+    ) AS _h30,
+    (
+      _f6 <= 1
+    ) AND (
+      _l19 <= 30
+    ) AS _h31,
     _v13 = 'internal' AS _g40
   FROM _l1
 ), _l3 AS MATERIALIZED (
@@ -89,41 +95,6 @@ WITH _l0 AS MATERIALIZED (
     ) AND (
       _f6 >= 12
     ) AS _h23,
-    _l19 > 365 AS _h28,
-    _l19 > 180 AS _h29,
-    (
-      _f6 >= 6
-    ) AND (
-      _l19 <= 90
-    ) AS _h30,
-    (
-      _f6 <= 1
-    ) AND (
-      _l19 <= 30
-    ) AS _h31
-  FROM _l2
-), _l4 AS MATERIALIZED (
-  SELECT
-    *,
-    COALESCE(
-      _f9,
-      CASE
-        WHEN (
-          _t21 <> CAST('0.0' AS DOUBLE PRECISION)
-        )
-        AND (
-          (
-            ABS(_t21) >= CAST('1.0' AS DOUBLE PRECISION)
-          )
-          OR (
-            ABS(_t20) <= (
-              CAST('1.7976931348623157e+308' AS DOUBLE PRECISION) * ABS(_t21)
-            )
-          )
-        )
-        THEN CAST(_t20 AS DOUBLE PRECISION) / _t21
-      END
-    ) AS _l22,
     CASE
       WHEN _h28
       THEN 'lifecycle.lost'
@@ -145,7 +116,48 @@ WITH _l0 AS MATERIALIZED (
       WHEN _h31
       THEN 'new'
       ELSE 'active'
-    END AS _s33,
+    END AS _s33
+  FROM _l2
+), _l4 AS MATERIALIZED (
+  SELECT
+    *,
+    COALESCE(
+      (
+        _f4 >= 20000
+      )
+      OR (
+        (
+          _f6 >= 6
+        )
+        AND (
+          COALESCE(
+            CAST(CASE WHEN (
+              _in4 - _in4
+            ) = 0 THEN _in4 END AS DOUBLE PRECISION),
+            CASE
+              WHEN (
+                _t21 <> CAST('0.0' AS DOUBLE PRECISION)
+              )
+              AND (
+                (
+                  ABS(_t21) >= CAST('1.0' AS DOUBLE PRECISION)
+                )
+                OR (
+                  ABS(_t20) <= (
+                    CAST('1.7976931348623157e+308' AS DOUBLE PRECISION) * ABS(_t21)
+                  )
+                )
+              )
+              THEN CAST(_t20 AS DOUBLE PRECISION) / _t21
+            END
+          ) >= 2000
+        )
+      ),
+      FALSE
+    ) AS _h24,
+    _s33 = 'loyal' AS _g44,
+    _s33 = 'at_risk' AS _g45,
+    _s33 = 'lost' AS _g46,
     CASE
       WHEN NOT _ok18
       THEN ARRAY_TO_STRING(
@@ -170,22 +182,6 @@ WITH _l0 AS MATERIALIZED (
 ), _l5 AS MATERIALIZED (
   SELECT
     *,
-    COALESCE((
-      _f4 >= 20000
-    ) OR (
-      (
-        _f6 >= 6
-      ) AND (
-        _l22 >= 2000
-      )
-    ), FALSE) AS _h24,
-    _s33 = 'loyal' AS _g44,
-    _s33 = 'at_risk' AS _g45,
-    _s33 = 'lost' AS _g46
-  FROM _l4
-), _l6 AS MATERIALIZED (
-  SELECT
-    *,
     CASE
       WHEN _h23
       THEN 'value_tier.A'
@@ -200,11 +196,11 @@ WITH _l0 AS MATERIALIZED (
       COALESCE(CASE WHEN _g44 THEN 30 END, CASE WHEN _g45 THEN 14 END, CASE WHEN _g46 THEN 90 END),
       60
     ) AS BIGINT) AS _o54
-  FROM _l5
-), _l7 AS MATERIALIZED (
+  FROM _l4
+), _l6 AS MATERIALIZED (
   SELECT
     *,
-    _f17 AND (
+    CAST(COALESCE(_in9, FALSE) AS BOOLEAN) AND (
       _s27 <> 'A'
     ) AS _h35,
     _s27 = 'A' AS _g37,
@@ -217,8 +213,8 @@ WITH _l0 AS MATERIALIZED (
     _s27 = 'A' AS _g41,
     _s27 = 'B' AS _g42,
     _s27 = 'C' AS _g43
-  FROM _l6
-), _l8 AS MATERIALIZED (
+  FROM _l5
+), _l7 AS MATERIALIZED (
   SELECT
     *,
     ARRAY_REMOVE(
@@ -237,8 +233,8 @@ WITH _l0 AS MATERIALIZED (
       ),
       'self_service'
     ) AS VARCHAR) AS _o53
-  FROM _l7
-), _l9 AS MATERIALIZED (
+  FROM _l6
+), _l8 AS MATERIALIZED (
   SELECT
     *,
     (
@@ -246,8 +242,8 @@ WITH _l0 AS MATERIALIZED (
         CAST('0.0' AS DOUBLE PRECISION) + COALESCE(_p47, CAST('0.0' AS DOUBLE PRECISION))
       ) + COALESCE(_p48, CAST('0.0' AS DOUBLE PRECISION))
     ) + COALESCE(_p49, CAST('0.0' AS DOUBLE PRECISION)) AS _t50
-  FROM _l8
-), _l10 AS MATERIALIZED (
+  FROM _l7
+), _l9 AS MATERIALIZED (
   SELECT
     *,
     CASE
@@ -265,8 +261,8 @@ WITH _l0 AS MATERIALIZED (
         _t50 - _t50
       ) = 0 THEN _t50 END
     END AS _o51
-  FROM _l9
-), _l11 AS MATERIALIZED (
+  FROM _l8
+), _l10 AS MATERIALIZED (
   SELECT
     *,
     CAST(COALESCE(
@@ -279,7 +275,7 @@ WITH _l0 AS MATERIALIZED (
       END,
       CAST('0.0' AS DOUBLE PRECISION)
     ) AS DOUBLE PRECISION) + CAST('0.0' AS DOUBLE PRECISION) AS _o52
-  FROM _l10
+  FROM _l9
 )
 SELECT
   _in0 AS "customer_id",
@@ -313,6 +309,6 @@ SELECT
   END AS "rules_fired",
   CASE WHEN _ok18 THEN CAST(ARRAY[] AS VARCHAR[]) END AS "errors",
   _rej55 AS "rejected"
-FROM _l11
+FROM _l10
 ORDER BY
   _row

@@ -37,9 +37,6 @@ WITH _l0 AS (
     ) = 0 THEN _v3 END AS _v4,
     CAST(_v7 AS BIGINT) AS _f8,
     _v7 IS NULL AS _b9,
-    CASE WHEN (
-      _v10 - _v10
-    ) = 0 THEN _v10 END AS _v11,
     (
       (
         NOT (
@@ -63,10 +60,8 @@ WITH _l0 AS (
         )
       )
     ) AS _b13,
-    CAST(_v14 AS DATE) AS _f15,
     _v14 IS NULL AS _b16,
     _v17 IS NULL AS _b18,
-    CAST(COALESCE(_v21, FALSE) AS BOOLEAN) AS _f22,
     (
       NOT (
         _in9 IS NULL
@@ -74,6 +69,7 @@ WITH _l0 AS (
     ) AND (
       _v21 IS NULL
     ) AS _b23,
+    DATEDIFF(CAST('2026-11-22' AS DATE), CAST(_v14 AS DATE)) AS _l25,
     _v17 = 'internal' AS _g45
   FROM _l1
 ), _l3 AS (
@@ -81,9 +77,19 @@ WITH _l0 AS (
     *,
     CAST(_v4 AS DOUBLE) AS _f5,
     _v4 IS NULL AS _b6,
-    CAST(_v11 AS DOUBLE) AS _f12,
-    DATEDIFF(CAST('2026-11-22' AS DATE), _f15) AS _l25,
-    _f8 >= 1 AS _h30
+    _f8 >= 1 AS _h30,
+    _l25 > 365 AS _h33,
+    _l25 > 180 AS _h34,
+    (
+      _f8 >= 6
+    ) AND (
+      _l25 <= 90
+    ) AS _h35,
+    (
+      _f8 <= 1
+    ) AND (
+      _l25 <= 30
+    ) AS _h36
   FROM _l2
 ), _l4 AS (
   SELECT
@@ -118,25 +124,6 @@ WITH _l0 AS (
     ) AND (
       _f8 >= 12
     ) AS _h28,
-    _l25 > 365 AS _h33,
-    _l25 > 180 AS _h34,
-    (
-      _f8 >= 6
-    ) AND (
-      _l25 <= 90
-    ) AS _h35,
-    (
-      _f8 <= 1
-    ) AND (
-      _l25 <= 30
-    ) AS _h36
-  FROM _l3
-), _l5 AS (
-  SELECT
-    *,
-    COALESCE(_f12, CASE WHEN (
-      _t26 - _t26
-    ) = 0 THEN _t26 END) AS _l27,
     CASE
       WHEN _h33
       THEN 'lifecycle.lost'
@@ -158,7 +145,35 @@ WITH _l0 AS (
       WHEN _h36
       THEN 'new'
       ELSE 'active'
-    END AS _s38,
+    END AS _s38
+  FROM _l3
+), _l5 AS (
+  SELECT
+    *,
+    COALESCE(
+      (
+        _f5 >= 20000
+      )
+      OR (
+        (
+          _f8 >= 6
+        )
+        AND (
+          COALESCE(
+            CAST(CASE WHEN (
+              _v10 - _v10
+            ) = 0 THEN _v10 END AS DOUBLE),
+            CASE WHEN (
+              _t26 - _t26
+            ) = 0 THEN _t26 END
+          ) >= 2000
+        )
+      ),
+      FALSE
+    ) AS _h29,
+    _s38 = 'loyal' AS _g49,
+    _s38 = 'at_risk' AS _g50,
+    _s38 = 'lost' AS _g51,
     CASE
       WHEN NOT _ok24
       THEN ARRAY_JOIN(
@@ -186,22 +201,6 @@ WITH _l0 AS (
 ), _l6 AS (
   SELECT
     *,
-    COALESCE((
-      _f5 >= 20000
-    ) OR (
-      (
-        _f8 >= 6
-      ) AND (
-        _l27 >= 2000
-      )
-    ), FALSE) AS _h29,
-    _s38 = 'loyal' AS _g49,
-    _s38 = 'at_risk' AS _g50,
-    _s38 = 'lost' AS _g51
-  FROM _l5
-), _l7 AS (
-  SELECT
-    *,
     CASE
       WHEN _h28
       THEN 'value_tier.A'
@@ -216,11 +215,11 @@ WITH _l0 AS (
       COALESCE(CASE WHEN _g49 THEN 30 END, CASE WHEN _g50 THEN 14 END, CASE WHEN _g51 THEN 90 END),
       60
     ) AS BIGINT) AS _o59
-  FROM _l6
-), _l8 AS (
+  FROM _l5
+), _l7 AS (
   SELECT
     *,
-    _f22 AND (
+    CAST(COALESCE(_v21, FALSE) AS BOOLEAN) AND (
       _s32 <> 'A'
     ) AS _h40,
     _s32 = 'A' AS _g42,
@@ -233,8 +232,8 @@ WITH _l0 AS (
     _s32 = 'A' AS _g46,
     _s32 = 'B' AS _g47,
     _s32 = 'C' AS _g48
-  FROM _l7
-), _l9 AS (
+  FROM _l6
+), _l8 AS (
   SELECT
     *,
     FILTER(
@@ -255,8 +254,8 @@ WITH _l0 AS (
       ),
       'self_service'
     ) AS STRING) AS _o58
-  FROM _l8
-), _l10 AS (
+  FROM _l7
+), _l9 AS (
   SELECT
     *,
     (
@@ -264,8 +263,8 @@ WITH _l0 AS (
         CAST('0.0' AS DOUBLE) + COALESCE(_p52, CAST('0.0' AS DOUBLE))
       ) + COALESCE(_p53, CAST('0.0' AS DOUBLE))
     ) + COALESCE(_p54, CAST('0.0' AS DOUBLE)) AS _t55
-  FROM _l9
-), _l11 AS (
+  FROM _l8
+), _l10 AS (
   SELECT
     *,
     CASE
@@ -283,8 +282,8 @@ WITH _l0 AS (
         _t55 - _t55
       ) = 0 THEN _t55 END
     END AS _o56
-  FROM _l10
-), _l12 AS (
+  FROM _l9
+), _l11 AS (
   SELECT
     *,
     CAST(COALESCE(
@@ -297,7 +296,7 @@ WITH _l0 AS (
       END,
       CAST('0.0' AS DOUBLE)
     ) AS DOUBLE) + CAST('0.0' AS DOUBLE) AS _o57
-  FROM _l11
+  FROM _l10
 )
 SELECT
   _in0 AS `customer_id`,
@@ -333,6 +332,6 @@ SELECT
   END AS `rules_fired`,
   CASE WHEN _ok24 THEN CAST(ARRAY() AS ARRAY<STRING>) END AS `errors`,
   _rej60 AS `rejected`
-FROM _l12
+FROM _l11
 ORDER BY
   _row
