@@ -460,7 +460,7 @@ def _load(path: str) -> engine.Policy:
     try:
         with open(path, "rb") as f:
             compiled = f.read(64).lstrip().startswith(b"{")  # artifacts are JSON; policies never start with {
-        return engine.load_compiled(path) if compiled else engine.load_policy(path)
+        return engine.load_compiled(path) if compiled else engine.load_policy(path, cached=True)
     except engine.PolicyError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(1)

@@ -12,11 +12,8 @@ from dataclasses import fields, is_dataclass
 from functools import lru_cache
 
 from . import ir
-from .checker import check
 from .diagnostics import PolicyError
 from .io import jsonable, read_records
-from .lower import lower
-from .parser import parse
 from .policy import Policy, _as_of
 from .source import Span
 
@@ -96,6 +93,9 @@ def _masked(value, hidden: bool):
 def _plan_with_origins(policy: Policy) -> tuple[ir.Plan, dict[int, Span]]:
     """The policy's plan lowered again from its source, with where each condition came from; kept
     per policy, as a service or `rules test` explains many records of one policy."""
+    from .checker import check
+    from .lower import lower
+    from .parser import parse
     origins: dict[int, Span] = {}
     try:
         checked = check(parse(policy.source))

@@ -7,13 +7,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from . import ir
+from . import cache, ir
 from .backends import compile_plan
-from .checker import check
 from .diagnostics import Diagnostic, PolicyError
 from .io import atomic_write
-from .lower import lower
-from .parser import parse
 from .population import Population, fit, load_stats, require, save_stats
 from .records import RecordError, problems
 from .source import Source
@@ -188,6 +185,9 @@ def compile_policy(text: str, name: str = "<string>", backend: str = "pycode") -
 
     `name` is the file name shown in diagnostics.
     """
+    from .checker import check
+    from .lower import lower
+    from .parser import parse
     source = Source(text, name)
     checked = check(parse(source))
     if checked.errors:
@@ -206,6 +206,9 @@ def check_text(text: str, name: str = "<string>", verify: bool = True) -> tuple[
     With `verify` (the default), a policy without errors is also verified (engine.verify): rules
     that never fire, overlaps, gaps, unused names, each with a witness record where one exists.
     """
+    from .checker import check
+    from .lower import lower
+    from .parser import parse
     source = Source(text, name)
     try:
         checked = check(parse(source))
@@ -227,9 +230,26 @@ def read_policy_text(path: str | os.PathLike) -> str:
         return data.decode("gb18030")
 
 
-def load_policy(path: str | os.PathLike, backend: str = "pycode") -> Policy:
-    """Read and compile a `.rules` file."""
-    return compile_policy(read_policy_text(path), str(path), backend)
+def load_policy(path: str | os.PathLike, backend: str = "pycode", cached: bool = False) -> Policy:
+    """Read and compile a `.rules` file.
+
+    `cached`: take the plan this engine compiled from the same text before, kept in the user's cache
+    folder (engine.cache), else compile and keep it. A hit skips parsing and checking (and importing
+    the parser): the policy then has no warnings in `diagnostics`, as one from load_compiled.
+    """
+    text = read_policy_text(path)
+    if not cached:
+        return compile_policy(text, str(path), backend)
+    key = cache.entry_key("plan", str(path), text)
+    found = cache.read("plans", key)
+    if found is not None:
+        try:
+            return Policy(ir.from_json(found["plan"]), Source(text, str(path)), [], backend)
+        except (KeyError, TypeError, ValueError):
+            pass  # an entry this engine cannot read: compiled again below
+    policy = compile_policy(text, str(path), backend)
+    cache.write("plans", key, {"plan": ir.to_json(policy.plan)})
+    return policy
 
 
 def load_compiled(path: str | os.PathLike, backend: str = "pycode") -> Policy:

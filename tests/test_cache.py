@@ -1,6 +1,6 @@
-"""The statement cache of `rules eval` on DuckDB (engine.duck_cache): a run of the same policy on input
-of the same shape reuses the statements; anything they depend on names another entry; a damaged,
-missing or shared cache folder never changes a result."""
+"""The cache folder (engine.cache): compiled plans of policy files and the SQL of `rules eval` on DuckDB
+(engine.duck_cache). A run of the same policy on input of the same shape reuses them; anything they
+depend on names another entry; a damaged, missing or shared cache folder never changes a result."""
 import os
 import subprocess
 import sys
@@ -10,8 +10,8 @@ import duckdb
 import pytest
 
 import engine
-from engine import duck_cache, duck_sql
-from test_cli import ROOT, SCRIPT
+from engine import cache, duck_sql
+from test_cli import ROOT, SCRIPT, rules as run_rules
 
 POLICY = ROOT / "policies" / "customer_value.rules"
 DATA = ROOT / "examples" / "customer_value.csv"
@@ -22,7 +22,7 @@ def entries(tmp_path, monkeypatch):
     """A fresh cache folder for the test; returns a function listing its SQL entries."""
     home = tmp_path / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    return lambda: sorted((home / "customer-rules" / "sql").glob("*.json"))
+    return lambda kind="sql": sorted((home / "customer-rules" / kind).glob("*.json"))
 
 
 def decide(tmp_path, policy=None, data=DATA, as_of="2026-11-22", out="d.parquet"):
@@ -84,7 +84,7 @@ def test_nothing_is_cached_in_a_folder_others_can_read(tmp_path, entries):
 
 
 def test_only_the_most_recent_entries_are_kept(tmp_path, entries, monkeypatch):
-    monkeypatch.setattr(duck_cache, "KEEP", 2)
+    monkeypatch.setattr(cache, "KEEP", 2)
     for day in ("2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"):
         decide(tmp_path, as_of=day)
     assert len(entries()) == 2
@@ -102,3 +102,45 @@ def test_rules_eval_run_again_does_not_build_sql(tmp_path):
         assert run.returncode == 0 and "202 rows: 200 decided, 2 rejected" in run.stdout, run.stderr[-2000:]
     assert "sqlglot" in runs[0].stderr
     assert "sqlglot" not in runs[1].stderr
+
+
+def test_a_policy_file_compiled_before_is_not_compiled_again(tmp_path, entries, monkeypatch):
+    policy = tmp_path / "p.rules"
+    policy.write_text(POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    first = engine.load_policy(policy, cached=True)
+    assert len(entries("plans")) == 1 and first.plan == engine.load_policy(policy).plan
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the policy was compiled again instead of read from the cache")
+    with monkeypatch.context() as patched:
+        patched.setattr(engine.policy, "compile_policy", fail)
+        again = engine.load_policy(policy, cached=True)
+    assert again.plan == first.plan and again.source.text == first.source.text
+    # an edit is a new text: compiled again, and decides differently
+    policy.write_text(POLICY.read_text(encoding="utf-8").replace(
+        "annual_spend >= 10万 and orders_12m >= 12", "annual_spend >= 1万 and orders_12m >= 12"), encoding="utf-8")
+    edited = engine.load_policy(policy, cached=True)
+    assert edited.plan != first.plan and len(entries("plans")) == 2
+    # a policy with errors is never kept: it fails every time with its diagnostics
+    policy.write_text("policy p version 1\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(engine.PolicyError):
+            engine.load_policy(policy, cached=True)
+    assert len(entries("plans")) == 2
+
+
+def test_rules_eval_sees_an_edited_policy_at_once(tmp_path):
+    """An analyst edits a threshold and runs again: the second run decides by the edit."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    policy = tmp_path / "p.rules"
+    text = POLICY.read_text(encoding="utf-8")
+    counts = []
+    for version in (text, text.replace("annual_spend >= 10万 and orders_12m >= 12",
+                                       "annual_spend >= 1万 and orders_12m >= 12"), text):
+        policy.write_text(version, encoding="utf-8")
+        out = tmp_path / "d.parquet"
+        r = run_rules("eval", str(policy), "--data", str(DATA), "--out", str(out), "--as-of", "2026-11-22", env=env)
+        assert r.returncode == 0, r.stderr
+        counts.append(duckdb.connect().execute("SELECT count(*) FILTER (value_tier = 'A') FROM read_parquet(?)",
+                                               [str(out)]).fetchone()[0])
+    assert counts[1] > counts[0] == counts[2]
