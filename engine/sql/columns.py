@@ -19,12 +19,17 @@ class Columns:
     base: set[str]
     exprs: dict[str, exp.Expression] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
+    names: dict[exp.Expression, str] = field(default_factory=dict)  # each expression's column
     counter: int = 0
 
     def add(self, expr: exp.Expression, prefix: str = "t") -> exp.Column:
-        """A new column holding `expr`; returns a reference to it."""
+        """A column holding `expr` (the same column for the same expression: rules of two tables with
+        the same test compute it once); returns a reference to it."""
+        if expr in self.names:
+            return exp.column(self.names[expr])
         self.counter += 1
         name = f"_{prefix}{self.counter}"
+        self.names[expr] = name
         reads = {c.name for c in expr.find_all(exp.Column)}
         self.levels[name] = 1 + max((self.levels.get(r, 0) for r in reads if r in self.levels or r in self.base),
                                     default=0)

@@ -155,9 +155,9 @@ WITH _l0 AS MATERIALIZED (
       ),
       FALSE
     ) AS _h24,
-    _s33 = 'loyal' AS _g44,
-    _s33 = 'at_risk' AS _g45,
-    _s33 = 'lost' AS _g46,
+    _s33 = 'loyal' AS _g42,
+    _s33 = 'at_risk' AS _g43,
+    _s33 = 'lost' AS _g44,
     CASE
       WHEN NOT _ok18
       THEN ARRAY_TO_STRING(
@@ -177,7 +177,7 @@ WITH _l0 AS MATERIALIZED (
         ),
         ', '
       )
-    END AS _rej55
+    END AS _rej53
   FROM _l3
 ), _l5 AS MATERIALIZED (
   SELECT
@@ -193,9 +193,9 @@ WITH _l0 AS MATERIALIZED (
     END AS _r26,
     CASE WHEN _h23 THEN 'A' WHEN _h24 THEN 'B' WHEN _h25 THEN 'C' ELSE 'D' END AS _s27,
     CAST(COALESCE(
-      COALESCE(CASE WHEN _g44 THEN 30 END, CASE WHEN _g45 THEN 14 END, CASE WHEN _g46 THEN 90 END),
+      COALESCE(CASE WHEN _g42 THEN 30 END, CASE WHEN _g43 THEN 14 END, CASE WHEN _g44 THEN 90 END),
       60
-    ) AS BIGINT) AS _o54
+    ) AS BIGINT) AS _o52
   FROM _l4
 ), _l6 AS MATERIALIZED (
   SELECT
@@ -210,9 +210,7 @@ WITH _l0 AS MATERIALIZED (
     ) AND (
       _s27 IN ('A', 'B')
     ) AS _g39,
-    _s27 = 'A' AS _g41,
-    _s27 = 'B' AS _g42,
-    _s27 = 'C' AS _g43
+    _s27 = 'C' AS _g41
   FROM _l5
 ), _l7 AS MATERIALIZED (
   SELECT
@@ -221,27 +219,27 @@ WITH _l0 AS MATERIALIZED (
       CAST(ARRAY[CASE WHEN _h34 THEN 'regional_promo' END, CASE WHEN _h35 THEN 'vip_care' END] AS VARCHAR[]),
       NULL
     ) AS _s36,
-    CASE WHEN _g37 THEN CAST('0.1' AS DOUBLE PRECISION) END AS _p47,
-    CASE WHEN _g38 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p48,
-    CASE WHEN _g39 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p49,
+    CASE WHEN _g37 THEN CAST('0.1' AS DOUBLE PRECISION) END AS _p45,
+    CASE WHEN _g38 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p46,
+    CASE WHEN _g39 THEN CAST('0.05' AS DOUBLE PRECISION) END AS _p47,
     CAST(COALESCE(
       COALESCE(
         CASE WHEN _g40 THEN 'internal' END,
-        CASE WHEN _g41 THEN 'premium' END,
-        CASE WHEN _g42 THEN 'standard' END,
-        CASE WHEN _g43 THEN 'basic' END
+        CASE WHEN _g37 THEN 'premium' END,
+        CASE WHEN _g38 THEN 'standard' END,
+        CASE WHEN _g41 THEN 'basic' END
       ),
       'self_service'
-    ) AS VARCHAR) AS _o53
+    ) AS VARCHAR) AS _o51
   FROM _l6
 ), _l8 AS MATERIALIZED (
   SELECT
     *,
     (
       (
-        CAST('0.0' AS DOUBLE PRECISION) + COALESCE(_p47, CAST('0.0' AS DOUBLE PRECISION))
-      ) + COALESCE(_p48, CAST('0.0' AS DOUBLE PRECISION))
-    ) + COALESCE(_p49, CAST('0.0' AS DOUBLE PRECISION)) AS _t50
+        CAST('0.0' AS DOUBLE PRECISION) + COALESCE(_p45, CAST('0.0' AS DOUBLE PRECISION))
+      ) + COALESCE(_p46, CAST('0.0' AS DOUBLE PRECISION))
+    ) + COALESCE(_p47, CAST('0.0' AS DOUBLE PRECISION)) AS _t48
   FROM _l7
 ), _l9 AS MATERIALIZED (
   SELECT
@@ -249,32 +247,32 @@ WITH _l0 AS MATERIALIZED (
     CASE
       WHEN (
         (
-          _p47 IS NULL
+          _p45 IS NULL
         ) AND (
-          _p48 IS NULL
+          _p46 IS NULL
         )
       ) AND (
-        _p49 IS NULL
+        _p47 IS NULL
       )
       THEN NULL
       ELSE CASE WHEN (
-        _t50 - _t50
-      ) = 0 THEN _t50 END
-    END AS _o51
+        _t48 - _t48
+      ) = 0 THEN _t48 END
+    END AS _o49
   FROM _l8
 ), _l10 AS MATERIALIZED (
   SELECT
     *,
     CAST(COALESCE(
       CASE
-        WHEN _o51 < CAST('0.0' AS DOUBLE PRECISION)
+        WHEN _o49 < CAST('0.0' AS DOUBLE PRECISION)
         THEN CAST('0.0' AS DOUBLE PRECISION)
-        WHEN _o51 > CAST('0.15' AS DOUBLE PRECISION)
+        WHEN _o49 > CAST('0.15' AS DOUBLE PRECISION)
         THEN CAST('0.15' AS DOUBLE PRECISION)
-        ELSE _o51
+        ELSE _o49
       END,
       CAST('0.0' AS DOUBLE PRECISION)
-    ) AS DOUBLE PRECISION) + CAST('0.0' AS DOUBLE PRECISION) AS _o52
+    ) AS DOUBLE PRECISION) + CAST('0.0' AS DOUBLE PRECISION) AS _o50
   FROM _l9
 )
 SELECT
@@ -282,9 +280,9 @@ SELECT
   CASE WHEN _ok18 THEN _s27 END AS "value_tier",
   CASE WHEN _ok18 THEN _s33 END AS "lifecycle",
   CASE WHEN _ok18 THEN _s36 END AS "flags",
-  CASE WHEN _ok18 THEN _o52 END AS "discount",
-  CASE WHEN _ok18 THEN _o53 END AS "service_level",
-  CASE WHEN _ok18 THEN _o54 END AS "contact_every",
+  CASE WHEN _ok18 THEN _o50 END AS "discount",
+  CASE WHEN _ok18 THEN _o51 END AS "service_level",
+  CASE WHEN _ok18 THEN _o52 END AS "contact_every",
   CASE
     WHEN _ok18
     THEN ARRAY_REMOVE(
@@ -297,18 +295,18 @@ SELECT
         CASE WHEN _g38 THEN 'pricing.2' END,
         CASE WHEN _g39 THEN 'pricing.3' END,
         CASE WHEN _g40 THEN 'service.1' END,
-        CASE WHEN _g41 THEN 'service.2' END,
-        CASE WHEN _g42 THEN 'service.3' END,
-        CASE WHEN _g43 THEN 'service.4' END,
-        CASE WHEN _g44 THEN 'by_lifecycle.loyal' END,
-        CASE WHEN _g45 THEN 'by_lifecycle.at_risk' END,
-        CASE WHEN _g46 THEN 'by_lifecycle.lost' END
+        CASE WHEN _g37 THEN 'service.2' END,
+        CASE WHEN _g38 THEN 'service.3' END,
+        CASE WHEN _g41 THEN 'service.4' END,
+        CASE WHEN _g42 THEN 'by_lifecycle.loyal' END,
+        CASE WHEN _g43 THEN 'by_lifecycle.at_risk' END,
+        CASE WHEN _g44 THEN 'by_lifecycle.lost' END
       ] AS VARCHAR[]),
       NULL
     )
   END AS "rules_fired",
   CASE WHEN _ok18 THEN CAST(ARRAY[] AS VARCHAR[]) END AS "errors",
-  _rej55 AS "rejected"
+  _rej53 AS "rejected"
 FROM _l10
 ORDER BY
   _row

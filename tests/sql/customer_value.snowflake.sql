@@ -171,9 +171,9 @@ WITH _l0 AS (
       ),
       FALSE
     ) AS _h29,
-    _s38 = 'loyal' AS _g49,
-    _s38 = 'at_risk' AS _g50,
-    _s38 = 'lost' AS _g51,
+    _s38 = 'loyal' AS _g47,
+    _s38 = 'at_risk' AS _g48,
+    _s38 = 'lost' AS _g49,
     CASE
       WHEN NOT _ok24
       THEN ARRAY_TO_STRING(
@@ -193,7 +193,7 @@ WITH _l0 AS (
         ),
         ', '
       )
-    END AS _rej60
+    END AS _rej58
   FROM _l4
 ), _l6 AS (
   SELECT
@@ -209,9 +209,9 @@ WITH _l0 AS (
     END AS _r31,
     CASE WHEN _h28 THEN 'A' WHEN _h29 THEN 'B' WHEN _h30 THEN 'C' ELSE 'D' END AS _s32,
     CAST(COALESCE(
-      COALESCE(CASE WHEN _g49 THEN 30 END, CASE WHEN _g50 THEN 14 END, CASE WHEN _g51 THEN 90 END),
+      COALESCE(CASE WHEN _g47 THEN 30 END, CASE WHEN _g48 THEN 14 END, CASE WHEN _g49 THEN 90 END),
       60
-    ) AS BIGINT) AS _o59
+    ) AS BIGINT) AS _o57
   FROM _l5
 ), _l7 AS (
   SELECT
@@ -226,9 +226,7 @@ WITH _l0 AS (
     ) AND (
       _s32 IN ('A', 'B')
     ) AS _g44,
-    _s32 = 'A' AS _g46,
-    _s32 = 'B' AS _g47,
-    _s32 = 'C' AS _g48
+    _s32 = 'C' AS _g46
   FROM _l6
 ), _l8 AS (
   SELECT
@@ -236,27 +234,27 @@ WITH _l0 AS (
     ARRAY_COMPACT(
       ARRAY_CONSTRUCT(CASE WHEN _h39 THEN 'regional_promo' END, CASE WHEN _h40 THEN 'vip_care' END)
     ) AS _s41,
-    CASE WHEN _g42 THEN CAST('0.1' AS DOUBLE) END AS _p52,
-    CASE WHEN _g43 THEN CAST('0.05' AS DOUBLE) END AS _p53,
-    CASE WHEN _g44 THEN CAST('0.05' AS DOUBLE) END AS _p54,
+    CASE WHEN _g42 THEN CAST('0.1' AS DOUBLE) END AS _p50,
+    CASE WHEN _g43 THEN CAST('0.05' AS DOUBLE) END AS _p51,
+    CASE WHEN _g44 THEN CAST('0.05' AS DOUBLE) END AS _p52,
     CAST(COALESCE(
       COALESCE(
         CASE WHEN _g45 THEN 'internal' END,
-        CASE WHEN _g46 THEN 'premium' END,
-        CASE WHEN _g47 THEN 'standard' END,
-        CASE WHEN _g48 THEN 'basic' END
+        CASE WHEN _g42 THEN 'premium' END,
+        CASE WHEN _g43 THEN 'standard' END,
+        CASE WHEN _g46 THEN 'basic' END
       ),
       'self_service'
-    ) AS VARCHAR) AS _o58
+    ) AS VARCHAR) AS _o56
   FROM _l7
 ), _l9 AS (
   SELECT
     *,
     (
       (
-        CAST('0.0' AS DOUBLE) + COALESCE(_p52, CAST('0.0' AS DOUBLE))
-      ) + COALESCE(_p53, CAST('0.0' AS DOUBLE))
-    ) + COALESCE(_p54, CAST('0.0' AS DOUBLE)) AS _t55
+        CAST('0.0' AS DOUBLE) + COALESCE(_p50, CAST('0.0' AS DOUBLE))
+      ) + COALESCE(_p51, CAST('0.0' AS DOUBLE))
+    ) + COALESCE(_p52, CAST('0.0' AS DOUBLE)) AS _t53
   FROM _l8
 ), _l10 AS (
   SELECT
@@ -264,32 +262,32 @@ WITH _l0 AS (
     CASE
       WHEN (
         (
-          _p52 IS NULL
+          _p50 IS NULL
         ) AND (
-          _p53 IS NULL
+          _p51 IS NULL
         )
       ) AND (
-        _p54 IS NULL
+        _p52 IS NULL
       )
       THEN NULL
       ELSE CASE WHEN (
-        _t55 - _t55
-      ) = 0 THEN _t55 END
-    END AS _o56
+        _t53 - _t53
+      ) = 0 THEN _t53 END
+    END AS _o54
   FROM _l9
 ), _l11 AS (
   SELECT
     *,
     CAST(COALESCE(
       CASE
-        WHEN _o56 < CAST('0.0' AS DOUBLE)
+        WHEN _o54 < CAST('0.0' AS DOUBLE)
         THEN CAST('0.0' AS DOUBLE)
-        WHEN _o56 > CAST('0.15' AS DOUBLE)
+        WHEN _o54 > CAST('0.15' AS DOUBLE)
         THEN CAST('0.15' AS DOUBLE)
-        ELSE _o56
+        ELSE _o54
       END,
       CAST('0.0' AS DOUBLE)
-    ) AS DOUBLE) + CAST('0.0' AS DOUBLE) AS _o57
+    ) AS DOUBLE) + CAST('0.0' AS DOUBLE) AS _o55
   FROM _l10
 )
 SELECT
@@ -297,9 +295,9 @@ SELECT
   CASE WHEN _ok24 THEN _s32 END AS "value_tier",
   CASE WHEN _ok24 THEN _s38 END AS "lifecycle",
   CASE WHEN _ok24 THEN _s41 END AS "flags",
-  CASE WHEN _ok24 THEN _o57 END AS "discount",
-  CASE WHEN _ok24 THEN _o58 END AS "service_level",
-  CASE WHEN _ok24 THEN _o59 END AS "contact_every",
+  CASE WHEN _ok24 THEN _o55 END AS "discount",
+  CASE WHEN _ok24 THEN _o56 END AS "service_level",
+  CASE WHEN _ok24 THEN _o57 END AS "contact_every",
   CASE
     WHEN _ok24
     THEN ARRAY_COMPACT(
@@ -312,17 +310,17 @@ SELECT
         CASE WHEN _g43 THEN 'pricing.2' END,
         CASE WHEN _g44 THEN 'pricing.3' END,
         CASE WHEN _g45 THEN 'service.1' END,
-        CASE WHEN _g46 THEN 'service.2' END,
-        CASE WHEN _g47 THEN 'service.3' END,
-        CASE WHEN _g48 THEN 'service.4' END,
-        CASE WHEN _g49 THEN 'by_lifecycle.loyal' END,
-        CASE WHEN _g50 THEN 'by_lifecycle.at_risk' END,
-        CASE WHEN _g51 THEN 'by_lifecycle.lost' END
+        CASE WHEN _g42 THEN 'service.2' END,
+        CASE WHEN _g43 THEN 'service.3' END,
+        CASE WHEN _g46 THEN 'service.4' END,
+        CASE WHEN _g47 THEN 'by_lifecycle.loyal' END,
+        CASE WHEN _g48 THEN 'by_lifecycle.at_risk' END,
+        CASE WHEN _g49 THEN 'by_lifecycle.lost' END
       )
     )
   END AS "rules_fired",
   CASE WHEN _ok24 THEN ARRAY_COMPACT(ARRAY_CONSTRUCT()) END AS "errors",
-  _rej60 AS "rejected"
+  _rej58 AS "rejected"
 FROM _l11
 ORDER BY
   _row
