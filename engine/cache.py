@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 KEEP = 64  # entries kept per kind; older ones are removed when a new one is written
@@ -73,9 +74,11 @@ def write(kind: str, key: str, doc: dict) -> None:
         pass
 
 
+@lru_cache(maxsize=1)
 def _fingerprint() -> list:
     """What cached work is made by: this engine's code (file sizes and times) and the versions of the
-    libraries that parse policies and make SQL (read from their files, without importing them)."""
+    libraries that parse policies and make SQL (read from their files, without importing them); taken
+    once per process, whose code cannot change under it."""
     files = sorted(_ENGINE_DIR.rglob("*.py"))
     versions = []
     for name, file in (("lark", "__init__.py"), ("sqlglot", "_version.py"), ("duckdb", "__init__.py")):
