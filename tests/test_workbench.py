@@ -222,10 +222,22 @@ def _caret_at(driver, area, needle: str) -> None:
 
 
 def _bars(driver, segment: str) -> dict[str, list[str]]:
-    """Member and count of the before and after bars of a segment's size chart, from their titles."""
-    svg = driver.find_element("css selector", f'#impact svg.chart.sizes[data-segment="{segment}"]')
-    return {when: [b.get_attribute("textContent").replace(f" {when}:", ":")
-                   for b in svg.find_elements("css selector", f"rect.bar.{when}")] for when in ("before", "after")}
+    """Member and count of the before and after bars of a segment's size chart, from their titles.
+
+    Read in one script: the page redraws the impact when a newer edit's result arrives, and an
+    element found before a redraw is gone after it."""
+    return driver.execute_script(
+        "const svg = document.querySelector(`#impact svg.chart.sizes[data-segment=\"${arguments[0]}\"]`);"
+        "const bars = when => svg ? [...svg.querySelectorAll(`rect.bar.${when}`)]"
+        "  .map(b => b.textContent.replace(` ${when}:`, ':')) : [];"
+        "return {before: bars('before'), after: bars('after')};", segment)
+
+
+def _moved(driver, segment: str) -> list[int]:
+    """The non-zero cells of a segment's transition heatmap (one script, as in _bars)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(`#impact svg.chart.heatmap[data-segment=\"${arguments[0]}\"] rect.cell`)]"
+        "  .map(c => +(c.getAttribute('data-count') || 0)).filter(n => n);", segment)
 
 
 def test_workbench_end_to_end_in_headless_chromium(folder, tmp_path):
@@ -279,9 +291,7 @@ def test_workbench_end_to_end_in_headless_chromium(folder, tmp_path):
             after = wait_until(lambda: (lambda b: b if b["before"] != b["after"] else None)(_bars(driver, "value_tier")),
                                "the distribution to change")
             assert after["before"] == start["before"]
-            moved = [c for c in driver.find_elements("css selector", '#impact svg.chart.heatmap[data-segment="value_tier"] '
-                                                     "rect.cell") if int(c.get_attribute("data-count") or 0)]
-            assert moved
+            assert wait_until(lambda: _moved(driver, "value_tier"), "the heatmap to show who moves")
 
             # try a record against the unsaved edit
             find("id", "explain").click()
