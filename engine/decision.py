@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .io import jsonable  # noqa: F401 (where it was first defined; engine.io now)
+from .io import jsonable
 
 
 class Decision(BaseModel):

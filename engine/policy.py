@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -37,16 +38,14 @@ class Policy:
         self.diagnostics = list(diagnostics)
         self.backend = backend
         self.populations = populations
-        self._compiled = None
         self._seg_names = tuple(s.name for s in plan.segments)
         self._out_names = tuple(o.name for o in plan.outputs)
 
-    @property
+    @cached_property
     def _exe(self):
-        """The per-record evaluator, compiled when first used: a batch run in SQL never needs it."""
-        if self._compiled is None:
-            self._compiled = compile_plan(self.plan, self.backend)
-        return self._compiled
+        """The per-record evaluator, compiled when first used (a batch run in SQL never needs it), then
+        a plain attribute: `evaluate` pays nothing for the laziness."""
+        return compile_plan(self.plan, self.backend)
 
     @property
     def name(self) -> str:
